@@ -1,0 +1,252 @@
+// Copyright mb authors. MIT license.
+// This module is browser compatible.
+
+import { toUtf8, utf8Length, writeU16, writeU32, writeUtf8 } from "./_bytes.ts";
+import { MbError } from "./errors.ts";
+import { type Frame, FrameType } from "./frames.ts";
+
+/** Bytes before a deliver frame's message section: length, type, sid. */
+export const DELIVER_HEADER_BYTES = 9;
+
+const MAX_ERROR_MESSAGE_BYTES = 4096;
+
+/**
+ * Number of bytes {@linkcode encodeInto} writes for `frame`, length prefix
+ * included.
+ *
+ * @param frame The frame to measure.
+ * @returns Its encoded size.
+ * @throws {MbError} `INVALID_ARGUMENT` when a string field is longer than
+ * 65535 bytes.
+ *
+ * @example
+ * ```ts
+ * import { encodedLength, FrameType } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(encodedLength({ type: FrameType.Ping }), 5);
+ * ```
+ */
+export function encodedLength(frame: Frame): number {
+  return 5 + bodyLength(frame);
+}
+
+/**
+ * Encodes `frame` into `out` at `offset`, which must have room for
+ * {@linkcode encodedLength} bytes.
+ *
+ * @param frame The frame to encode.
+ * @param out The buffer to write into.
+ * @param offset Where to start.
+ * @returns The offset just after the frame.
+ *
+ * @example Two frames into one buffer
+ * ```ts
+ * import { encodedLength, encodeInto, FrameType } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const ping = { type: FrameType.Ping } as const;
+ * const pong = { type: FrameType.Pong } as const;
+ * const out = new Uint8Array(encodedLength(ping) + encodedLength(pong));
+ * const end = encodeInto(pong, out, encodeInto(ping, out, 0));
+ * assert.equal(end, 10);
+ * assert.deepEqual([...out], [0, 0, 0, 1, 9, 0, 0, 0, 1, 10]);
+ * ```
+ */
+export function encodeInto(frame: Frame, out: Uint8Array, offset: number): number {
+  const body = bodyLength(frame);
+  let at = writeU32(out, offset, body + 1);
+  out[at++] = frame.type;
+  switch (frame.type) {
+    case FrameType.Hello:
+    case FrameType.Info: {
+      out[at++] = frame.version;
+      const json = toUtf8(
+        JSON.stringify(frame.type === FrameType.Hello ? frame.hello : frame.info),
+      );
+      out.set(json, at);
+      return at + json.length;
+    }
+    case FrameType.Publish:
+      at = writeU32(out, at, frame.requestId);
+      return writeMessage(frame.topic, frame.replyTo, frame.headers, frame.payload, out, at);
+    case FrameType.Deliver:
+      at = writeU32(out, at, frame.sid);
+      return writeMessage(frame.topic, frame.replyTo, frame.headers, frame.payload, out, at);
+    case FrameType.Subscribe:
+      at = writeU32(out, at, frame.requestId);
+      at = writeU32(out, at, frame.sid);
+      at = writeString(frame.pattern, out, at);
+      return writeString(frame.queue, out, at);
+    case FrameType.Unsubscribe:
+      at = writeU32(out, at, frame.requestId);
+      return writeU32(out, at, frame.sid);
+    case FrameType.Ok:
+      at = writeU32(out, at, frame.requestId);
+      out.set(frame.result, at);
+      return at + frame.result.length;
+    case FrameType.Error:
+      at = writeU32(out, at, frame.requestId);
+      at = writeString(frame.code, out, at);
+      return writeString(errorMessage(frame.message), out, at);
+    case FrameType.Ping:
+    case FrameType.Pong:
+      return at;
+    case FrameType.Goodbye:
+      return writeUtf8(frame.reason, utf8Length(frame.reason), out, at);
+  }
+}
+
+/**
+ * Encodes one frame into a new, exactly sized buffer.
+ *
+ * @param frame The frame to encode.
+ * @returns The frame's bytes.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame, FrameType } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = encodeFrame({
+ *   type: FrameType.Publish,
+ *   requestId: 0,
+ *   topic: "a/b",
+ *   replyTo: "",
+ *   headers: undefined,
+ *   payload: new Uint8Array([1, 2]),
+ * });
+ * assert.equal(bytes.length, 4 + 1 + 4 + 2 + 3 + 2 + 2 + 2);
+ * ```
+ */
+export function encodeFrame(frame: Frame): Uint8Array {
+  const out = new Uint8Array(encodedLength(frame));
+  encodeInto(frame, out, 0);
+  return out;
+}
+
+/**
+ * Writes a deliver frame whose message section is already encoded: the
+ * server's fan-out path shares one publish's message bytes across every
+ * subscriber and writes only the 9-byte header per delivery.
+ *
+ * @param out The buffer to write into; needs
+ * `DELIVER_HEADER_BYTES + message.length` bytes of room.
+ * @param offset Where to start.
+ * @param sid The subscription id.
+ * @param message A publish frame's `message` section.
+ * @returns The offset just after the frame.
+ *
+ * @example
+ * ```ts
+ * import { decodeFrame, DELIVER_HEADER_BYTES, encodeDeliverInto, encodeFrame, FrameType } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const publish = encodeFrame({
+ *   type: FrameType.Publish, requestId: 0, topic: "t", replyTo: "",
+ *   headers: undefined, payload: new Uint8Array([7]),
+ * });
+ * const message = publish.subarray(9); // after length, type and request id
+ * const out = new Uint8Array(DELIVER_HEADER_BYTES + message.length);
+ * encodeDeliverInto(out, 0, 42, message);
+ * const frame = decodeFrame(out[4], out.subarray(5));
+ * assert.equal(frame.type, FrameType.Deliver);
+ * assert.equal(frame.type === FrameType.Deliver && frame.sid, 42);
+ * ```
+ */
+export function encodeDeliverInto(
+  out: Uint8Array,
+  offset: number,
+  sid: number,
+  message: Uint8Array,
+): number {
+  let at = writeU32(out, offset, message.length + 5);
+  out[at++] = FrameType.Deliver;
+  at = writeU32(out, at, sid);
+  out.set(message, at);
+  return at + message.length;
+}
+
+function bodyLength(frame: Frame): number {
+  switch (frame.type) {
+    case FrameType.Hello:
+      return 1 + utf8Length(JSON.stringify(frame.hello));
+    case FrameType.Info:
+      return 1 + utf8Length(JSON.stringify(frame.info));
+    case FrameType.Publish:
+    case FrameType.Deliver:
+      return 4 + messageLength(frame.topic, frame.replyTo, frame.headers, frame.payload);
+    case FrameType.Subscribe:
+      return 8 + stringLength(frame.pattern) + stringLength(frame.queue);
+    case FrameType.Unsubscribe:
+      return 8;
+    case FrameType.Ok:
+      return 4 + frame.result.length;
+    case FrameType.Error:
+      return 4 + stringLength(frame.code) + stringLength(errorMessage(frame.message));
+    case FrameType.Ping:
+    case FrameType.Pong:
+      return 0;
+    case FrameType.Goodbye:
+      return utf8Length(frame.reason);
+    default:
+      throw new MbError(
+        "FRAME_UNKNOWN",
+        `Cannot encode frame: unknown type ${(frame as { type: number }).type}`,
+      );
+  }
+}
+
+function messageLength(
+  topic: string,
+  replyTo: string,
+  headers: Uint8Array | undefined,
+  payload: Uint8Array,
+): number {
+  return stringLength(topic) + stringLength(replyTo) + 2 + (headers?.length ?? 0) +
+    payload.length;
+}
+
+function writeMessage(
+  topic: string,
+  replyTo: string,
+  headers: Uint8Array | undefined,
+  payload: Uint8Array,
+  out: Uint8Array,
+  at: number,
+): number {
+  at = writeString(topic, out, at);
+  at = writeString(replyTo, out, at);
+  if (headers === undefined) {
+    at = writeU16(out, at, 0);
+  } else {
+    at = writeU16(out, at, headers.length);
+    out.set(headers, at);
+    at += headers.length;
+  }
+  out.set(payload, at);
+  return at + payload.length;
+}
+
+function stringLength(text: string): number {
+  const bytes = utf8Length(text);
+  if (bytes > 0xffff) {
+    throw new MbError(
+      "INVALID_ARGUMENT",
+      `Cannot encode frame: string of ${bytes} bytes exceeds 65535`,
+    );
+  }
+  return 2 + bytes;
+}
+
+function writeString(text: string, out: Uint8Array, at: number): number {
+  const bytes = utf8Length(text);
+  at = writeU16(out, at, bytes);
+  return writeUtf8(text, bytes, out, at);
+}
+
+function errorMessage(message: string): string {
+  return message.length > MAX_ERROR_MESSAGE_BYTES / 3
+    ? message.slice(0, MAX_ERROR_MESSAGE_BYTES / 3)
+    : message;
+}

@@ -1,0 +1,73 @@
+// Copyright mb authors. MIT license.
+// This module is browser compatible.
+
+/**
+ * The wire format of mb, with no I/O: frame types, the encoder, the
+ * streaming {@linkcode FrameDecoder}, headers, topic rules and matching, and
+ * the error class shared by broker and client. `PROTOCOL.md` documents every
+ * byte.
+ *
+ * @example Encode a publish and decode it again
+ * ```ts
+ * import { encodeFrame, FrameDecoder, FrameType } from "@x/mb/protocol";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = encodeFrame({
+ *   type: FrameType.Publish,
+ *   requestId: 0,
+ *   topic: "sensors/kitchen",
+ *   replyTo: "",
+ *   headers: undefined,
+ *   payload: new TextEncoder().encode("22.5"),
+ * });
+ * const [frame] = await Array.fromAsync(
+ *   ReadableStream.from([bytes]).pipeThrough(new FrameDecoder()),
+ * );
+ * assert.equal(frame.type === FrameType.Publish && frame.topic, "sensors/kitchen");
+ * ```
+ *
+ * @module
+ */
+
+export { decodeFrame, isKnownFrameType } from "./decode.ts";
+export {
+  DELIVER_HEADER_BYTES,
+  encodeDeliverInto,
+  encodedLength,
+  encodeFrame,
+  encodeInto,
+} from "./encode.ts";
+export { isMbErrorCode, MB_ERROR_CODES, MbError, type MbErrorCode } from "./errors.ts";
+export { FrameBatch, type FrameBatchOptions } from "./frame_batch.ts";
+export { FrameDecoder, type FrameDecoderOptions } from "./frame_decoder.ts";
+export {
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  type DeliverFrame,
+  type ErrorFrame,
+  type Frame,
+  FrameType,
+  type GoodbyeFrame,
+  type HelloFields,
+  type HelloFrame,
+  type InfoFrame,
+  MAX_FRAME_OVERHEAD,
+  MAX_HEADER_BYTES,
+  MAX_TOPIC_BYTES,
+  type OkFrame,
+  type PingFrame,
+  type PongFrame,
+  PROTOCOL_VERSION,
+  type PublishFrame,
+  type ServerInfo,
+  type SubscribeFrame,
+  type UnsubscribeFrame,
+} from "./frames.ts";
+export { decodeHeaders, encodeHeaders } from "./headers.ts";
+export {
+  matchTopic,
+  patternProblem,
+  topicProblem,
+  validatePattern,
+  validateTopic,
+} from "./topic.ts";

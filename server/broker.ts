@@ -1,0 +1,310 @@
+// Copyright mb authors. MIT license.
+
+import { getLogger } from "@logtape/logtape";
+import {
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  MAX_FRAME_OVERHEAD,
+  MbError,
+  type ServerInfo,
+} from "../protocol/mod.ts";
+import { type Listener, listenTcp, listenTls, listenUnix } from "./listener.ts";
+import { Router } from "./router.ts";
+import { Session, type SessionOptions, type SlowConsumerPolicy } from "./session.ts";
+import { VERSION } from "./version.ts";
+
+const logger = getLogger(["mb", "broker"]);
+
+/** Certificate and key for the TLS listener, PEM text. */
+export interface BrokerTlsOptions {
+  /** The certificate chain, PEM. */
+  cert: string;
+  /** The private key, PEM. */
+  key: string;
+  /**
+   * Port of the TLS listener; `0` picks a free one.
+   *
+   * @default {4151}
+   */
+  port?: number;
+}
+
+/** Options for {@linkcode Broker}. */
+export interface BrokerOptions {
+  /**
+   * Address the TCP and TLS listeners bind.
+   *
+   * @default {"0.0.0.0"}
+   */
+  hostname?: string;
+  /**
+   * Port of the TCP listener; `0` picks a free one, `null` turns TCP off.
+   *
+   * @default {4150}
+   */
+  port?: number | null;
+  /** Adds a TLS listener. */
+  tls?: BrokerTlsOptions;
+  /** Adds a unix-socket listener at this path. */
+  unixPath?: string;
+  /** A token every client must present in its hello frame. */
+  token?: string;
+  /**
+   * Largest publish payload, in bytes.
+   *
+   * @default {1048576}
+   */
+  maxPayloadBytes?: number;
+  /**
+   * Most subscriptions one connection may hold.
+   *
+   * @default {10000}
+   */
+  maxSubscriptions?: number;
+  /**
+   * Most client connections at once; more are refused with
+   * `CONNECTION_LIMIT`.
+   *
+   * @default {65536}
+   */
+  maxConnections?: number;
+  /**
+   * Outbound bytes buffered per connection before the slow-consumer policy
+   * applies.
+   *
+   * @default {8388608}
+   */
+  maxPendingBytes?: number;
+  /**
+   * What happens to a client that does not read fast enough: `"drop"` its
+   * messages (counted), or `"disconnect"` it with a `SLOW_CONSUMER` error.
+   *
+   * @default {"disconnect"}
+   */
+  slowConsumer?: SlowConsumerPolicy;
+  /**
+   * Time a new connection has to send its hello frame.
+   *
+   * @default {5000}
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * How often an idle connection is pinged. A connection that answers
+   * nothing to two pings in a row is closed with `STALE_CONNECTION`.
+   *
+   * @default {30000}
+   */
+  pingIntervalMs?: number;
+  /**
+   * Name of this broker in its info frame.
+   *
+   * @default {"mb"}
+   */
+  name?: string;
+}
+
+/** One address a broker listens on. */
+export interface BrokerAddress {
+  /** The transport. */
+  transport: "tcp" | "tls" | "unix";
+  /** The URL a client connects to, like `mb://127.0.0.1:4150`. */
+  url: string;
+  /** Host name or IP, for TCP and TLS. */
+  hostname?: string;
+  /** Port, for TCP and TLS. */
+  port?: number;
+  /** Socket path, for unix. */
+  path?: string;
+}
+
+/** Counters of a running {@linkcode Broker}. */
+export interface BrokerStats {
+  /** Open client connections. */
+  connections: number;
+  /** Connections accepted since start. */
+  totalConnections: number;
+  /** Subscriptions held. */
+  subscriptions: number;
+  /** Messages published. */
+  messagesIn: number;
+  /** Deliveries made. */
+  messagesOut: number;
+  /** Deliveries dropped by the slow-consumer policy, over open connections. */
+  dropped: number;
+}
+
+const MAX_PINGS_OUT = 2;
+
+/**
+ * The mb broker, embeddable in any Deno program: listeners for TCP, TLS and
+ * unix sockets, a session per connection, one routing core.
+ *
+ * @example Run a broker in-process on a free port
+ * ```ts
+ * import { Broker } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * await using broker = new Broker({ hostname: "127.0.0.1", port: 0 });
+ * await broker.start();
+ * assert.match(broker.addresses[0].url, /^mb:\/\/127\.0\.0\.1:\d+$/);
+ * ```
+ */
+export class Broker implements AsyncDisposable {
+  #options: BrokerOptions;
+  #router = new Router();
+  #listeners: Listener[] = [];
+  #sessions = new Set<Session>();
+  #nextClientId = 1;
+  #totalConnections = 0;
+  #keepaliveTimer: ReturnType<typeof setInterval> | undefined;
+  #serverId = crypto.randomUUID();
+  #sessionOptions: Omit<SessionOptions, "label">;
+  #started = false;
+  #stopping: Promise<void> | undefined;
+
+  /**
+   * Creates a broker; {@linkcode Broker.start} opens its listeners.
+   *
+   * @param options Listeners and limits.
+   */
+  constructor(options: BrokerOptions = {}) {
+    this.#options = options;
+    const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    const maxSubscriptions = options.maxSubscriptions ?? 10_000;
+    const pingIntervalMs = options.pingIntervalMs ?? 30_000;
+    const maxFrameBytes = maxPayloadBytes + MAX_FRAME_OVERHEAD;
+    const info = (clientId: number): ServerInfo => ({
+      serverId: this.#serverId,
+      serverVersion: VERSION,
+      clientId,
+      maxPayloadBytes,
+      maxFrameBytes,
+      maxSubscriptions,
+      pingIntervalMs,
+    });
+    this.#sessionOptions = {
+      maxFrameBytes,
+      maxPayloadBytes,
+      maxSubscriptions,
+      maxPendingBytes: options.maxPendingBytes ?? 8 * 1024 * 1024,
+      slowConsumer: options.slowConsumer ?? "disconnect",
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
+      token: options.token,
+      info,
+    };
+  }
+
+  /**
+   * Opens the listeners and starts accepting clients.
+   *
+   * @throws {MbError} `INVALID_ARGUMENT` when already started.
+   * @throws {Deno.errors.AddrInUse} when a port is taken.
+   */
+  async start(): Promise<void> {
+    if (this.#started) throw new MbError("INVALID_ARGUMENT", "Cannot start a broker twice");
+    this.#started = true;
+    const options = this.#options;
+    const hostname = options.hostname ?? "0.0.0.0";
+    const accept = (conn: Deno.Conn, label: string) => this.#accept(conn, label);
+    try {
+      if (options.port !== null) {
+        this.#listeners.push(listenTcp({ hostname, port: options.port ?? 4150 }, accept));
+      }
+      if (options.tls !== undefined) {
+        this.#listeners.push(
+          listenTls({
+            hostname,
+            port: options.tls.port ?? 4151,
+            cert: options.tls.cert,
+            key: options.tls.key,
+          }, accept),
+        );
+      }
+      if (options.unixPath !== undefined) {
+        this.#listeners.push(await listenUnix(options.unixPath, accept));
+      }
+    } catch (error) {
+      for (const listener of this.#listeners) listener.close();
+      this.#listeners = [];
+      throw error;
+    }
+    const interval = options.pingIntervalMs ?? 30_000;
+    this.#keepaliveTimer = setInterval(() => this.#keepalive(), interval);
+    for (const address of this.addresses) {
+      logger.info("Listening on {url}", { url: address.url });
+    }
+  }
+
+  /** The addresses the broker listens on, with the ports actually bound. */
+  get addresses(): BrokerAddress[] {
+    return this.#listeners.map((listener) => listener.address);
+  }
+
+  /** Current counters. */
+  stats(): BrokerStats {
+    const router = this.#router.stats();
+    let dropped = 0;
+    for (const session of this.#sessions) dropped += session.stats().dropped;
+    return {
+      connections: this.#sessions.size,
+      totalConnections: this.#totalConnections,
+      subscriptions: router.subscriptions,
+      messagesIn: router.messagesIn,
+      messagesOut: router.messagesOut,
+      dropped,
+    };
+  }
+
+  /**
+   * Stops accepting, tells every client goodbye, flushes what is queued for
+   * them (waiting at most `timeoutMs`), and closes.
+   *
+   * @param options How long to wait for clients' outbound data.
+   */
+  stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.#stopping ??= this.#stop(options.timeoutMs ?? 2000);
+    return this.#stopping;
+  }
+
+  /** Same as {@linkcode Broker.stop}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  async #stop(timeoutMs: number): Promise<void> {
+    clearInterval(this.#keepaliveTimer);
+    for (const listener of this.#listeners) listener.close();
+    await Promise.all(this.#listeners.map((listener) => listener.done));
+    const sessions = [...this.#sessions];
+    await Promise.all(sessions.map((s) => s.goodbye("server shutting down", timeoutMs)));
+    logger.info("Stopped after {count} connections", { count: this.#totalConnections });
+  }
+
+  #accept(conn: Deno.Conn, label: string): void {
+    if (this.#stopping !== undefined) {
+      conn.close();
+      return;
+    }
+    const maxConnections = this.#options.maxConnections ?? 65536;
+    const id = this.#nextClientId++;
+    this.#totalConnections++;
+    const session = new Session(id, conn, this.#router, { ...this.#sessionOptions, label });
+    if (this.#sessions.size >= maxConnections) {
+      session.fail("CONNECTION_LIMIT", `Too many connections: the limit is ${maxConnections}`);
+    }
+    this.#sessions.add(session);
+    session.done.finally(() => this.#sessions.delete(session));
+  }
+
+  #keepalive(): void {
+    for (const session of this.#sessions) {
+      if (session.activity > 0) {
+        session.activity = 0;
+        continue;
+      }
+      if (!session.handshaken) continue;
+      if (session.pingsOut >= MAX_PINGS_OUT) {
+        session.fail("STALE_CONNECTION", `No answer to ${MAX_PINGS_OUT} pings`);
+      } else session.ping();
+    }
+  }
+}

@@ -1,0 +1,27 @@
+// Copyright mb authors. MIT license.
+
+/**
+ * The mb broker, embeddable in a Deno program. `server/main.ts` is the
+ * command-line entry around it.
+ *
+ * @example Start a broker, stop it
+ * ```ts
+ * import { Broker } from "@x/mb/server";
+ *
+ * const broker = new Broker({ hostname: "127.0.0.1", port: 0 });
+ * await broker.start();
+ * console.log(broker.addresses.map((a) => a.url));
+ * await broker.stop();
+ * ```
+ *
+ * @module
+ */
+
+export {
+  Broker,
+  type BrokerAddress,
+  type BrokerOptions,
+  type BrokerStats,
+  type BrokerTlsOptions,
+} from "./broker.ts";
+export type { SlowConsumerPolicy } from "./session.ts";

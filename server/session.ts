@@ -1,0 +1,458 @@
+// Copyright mb authors. MIT license.
+
+import { getLogger } from "@logtape/logtape";
+import {
+  type ErrorFrame,
+  type Frame,
+  FrameBatch,
+  FrameDecoder,
+  FrameType,
+  MbError,
+  type MbErrorCode,
+  patternProblem,
+  PROTOCOL_VERSION,
+  type PublishFrame,
+  type ServerInfo,
+  type SubscribeFrame,
+  topicProblem,
+} from "../protocol/mod.ts";
+import type { Route, Router, Subscriber } from "./router.ts";
+
+const logger = getLogger(["mb", "session"]);
+
+/** The byte streams of one client connection, whatever its transport. */
+export interface SessionConn {
+  /** Bytes from the client. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Bytes to the client. */
+  readonly writable: WritableStream<Uint8Array>;
+  /** Closes the connection at once. */
+  close(): void;
+}
+
+/** What a slow consumer gets when its outbound buffer is full. */
+export type SlowConsumerPolicy = "drop" | "disconnect";
+
+/** Limits and behaviour of a session; the broker fills them from its options. */
+export interface SessionOptions {
+  /** Largest frame accepted. */
+  maxFrameBytes: number;
+  /** Largest publish payload accepted. */
+  maxPayloadBytes: number;
+  /** Most subscriptions on one connection. */
+  maxSubscriptions: number;
+  /** Outbound bytes buffered for a client before the slow-consumer policy. */
+  maxPendingBytes: number;
+  /** What happens to a slow consumer. */
+  slowConsumer: SlowConsumerPolicy;
+  /** Time a client has to send its hello frame. */
+  handshakeTimeoutMs: number;
+  /** Token a client must present, if any. */
+  token: string | undefined;
+  /** Fills in the info frame for this connection. */
+  info(clientId: number): ServerInfo;
+  /** A label for logs, such as the remote address. */
+  label: string;
+}
+
+/** Counters of one session. */
+export interface SessionStats {
+  /** Messages published by this client. */
+  messagesIn: number;
+  /** Messages delivered to this client. */
+  messagesOut: number;
+  /** Deliveries dropped by the slow-consumer policy. */
+  dropped: number;
+  /** Subscriptions held. */
+  subscriptions: number;
+}
+
+/**
+ * One client connection: decodes frames, performs the handshake, turns
+ * frames into router calls, and writes deliveries through a bounded,
+ * coalescing outbound batch (one write in flight; frames queued meanwhile go
+ * out together in the next write).
+ */
+export class Session implements Subscriber {
+  /** Id of this connection, unique in the broker. */
+  readonly id: number;
+  #conn: SessionConn;
+  #router: Router;
+  #options: SessionOptions;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #batch = new FrameBatch();
+  #writing = false;
+  #scheduled = false;
+  #inFlightBytes = 0;
+  #routes = new Map<number, Route>();
+  #handshaken = false;
+  #closed = false;
+  #closing = false;
+  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  #flushWaiters: (() => void)[] = [];
+  #done: Promise<void>;
+  #messagesIn = 0;
+  #messagesOut = 0;
+  #dropped = 0;
+  /** Frames received since the keepalive check last looked. */
+  activity = 0;
+  /** Pings sent without a frame received since. */
+  pingsOut = 0;
+
+  /**
+   * Starts serving a connection.
+   *
+   * @param id The connection id.
+   * @param conn The connection's streams.
+   * @param router The routing core.
+   * @param options Limits.
+   */
+  constructor(id: number, conn: SessionConn, router: Router, options: SessionOptions) {
+    this.id = id;
+    this.#conn = conn;
+    this.#router = router;
+    this.#options = options;
+    this.#writer = conn.writable.getWriter();
+    this.#writer.closed.catch(() => this.#close());
+    this.#handshakeTimer = setTimeout(() => {
+      this.#handshakeTimer = undefined;
+      if (!this.#handshaken) {
+        this.fail(
+          "HANDSHAKE_TIMEOUT",
+          `No hello frame within ${options.handshakeTimeoutMs} ms`,
+        );
+      }
+    }, options.handshakeTimeoutMs);
+    this.#done = this.#readLoop();
+  }
+
+  /** Resolves when the connection is closed and cleaned up. */
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  /** Whether the client finished its handshake. */
+  get handshaken(): boolean {
+    return this.#handshaken;
+  }
+
+  /** This session's counters. */
+  stats(): SessionStats {
+    return {
+      messagesIn: this.#messagesIn,
+      messagesOut: this.#messagesOut,
+      dropped: this.#dropped,
+      subscriptions: this.#routes.size,
+    };
+  }
+
+  /** Queues a delivery; applies the slow-consumer policy when full. */
+  deliver(sid: number, message: Uint8Array): void {
+    if (this.#closing) return;
+    const size = 9 + message.length;
+    if (this.#batch.byteLength + this.#inFlightBytes + size > this.#options.maxPendingBytes) {
+      this.#slowConsumer();
+      return;
+    }
+    this.#messagesOut++;
+    this.#batch.appendDeliver(sid, message);
+    this.#schedule();
+  }
+
+  /** Sends a ping for the keepalive check. */
+  ping(): void {
+    this.pingsOut++;
+    this.#send({ type: FrameType.Ping });
+  }
+
+  /**
+   * Sends an error frame for the whole connection, then closes it.
+   *
+   * @param code The error code.
+   * @param message What happened.
+   */
+  fail(code: MbErrorCode, message: string): void {
+    if (this.#closing) return;
+    logger.info("Closing connection {id} ({label}): {code} {message}", {
+      id: this.id,
+      label: this.#options.label,
+      code,
+      message,
+    });
+    this.#send({ type: FrameType.Error, requestId: 0, code, message });
+    void this.#closeAfterFlush();
+  }
+
+  /**
+   * Says goodbye (the server is going away), flushes, and closes.
+   *
+   * @param reason Why.
+   * @param timeoutMs How long to wait for the flush.
+   */
+  async goodbye(reason: string, timeoutMs: number): Promise<void> {
+    if (this.#closing) return this.#done;
+    this.#send({ type: FrameType.Goodbye, reason });
+    await this.#closeAfterFlush(timeoutMs);
+    return this.#done;
+  }
+
+  async #readLoop(): Promise<void> {
+    const frames = this.#conn.readable.pipeThrough(
+      new FrameDecoder({ maxFrameBytes: this.#options.maxFrameBytes }),
+    );
+    try {
+      for await (const frame of frames) {
+        if (this.#closing) break;
+        this.activity++;
+        this.pingsOut = 0;
+        this.#handle(frame);
+      }
+    } catch (error) {
+      if (error instanceof MbError && !this.#closing) {
+        this.fail(error.code, error.message);
+      }
+    } finally {
+      if (!this.#closing) void this.#closeAfterFlush();
+      await this.#closedPromise;
+    }
+  }
+
+  #handle(frame: Frame): void {
+    if (!this.#handshaken) {
+      if (frame.type !== FrameType.Hello) {
+        this.fail("HANDSHAKE_REQUIRED", `Expected a hello frame, got frame type ${frame.type}`);
+        return;
+      }
+      if (frame.version !== PROTOCOL_VERSION) {
+        this.fail(
+          "PROTOCOL_VERSION",
+          `Unsupported protocol version ${frame.version}: this server speaks ${PROTOCOL_VERSION}`,
+        );
+        return;
+      }
+      const token = this.#options.token;
+      if (token !== undefined && frame.hello.token !== token) {
+        this.fail("AUTH_FAILED", "Authentication failed: wrong or missing token");
+        return;
+      }
+      this.#handshaken = true;
+      clearTimeout(this.#handshakeTimer);
+      this.#send({ type: FrameType.Info, version: PROTOCOL_VERSION, info: this.#options.info(this.id) });
+      logger.debug("Connection {id} ({label}) handshaken as {name}", {
+        id: this.id,
+        label: this.#options.label,
+        name: frame.hello.name ?? "",
+      });
+      return;
+    }
+    switch (frame.type) {
+      case FrameType.Publish:
+        this.#publish(frame);
+        return;
+      case FrameType.Subscribe:
+        this.#subscribe(frame);
+        return;
+      case FrameType.Unsubscribe: {
+        const route = this.#routes.get(frame.sid);
+        if (route === undefined) {
+          this.#reject(frame.requestId, "SUBSCRIPTION_UNKNOWN", `Unknown subscription ${frame.sid}`);
+          return;
+        }
+        this.#routes.delete(frame.sid);
+        this.#router.remove(route);
+        this.#ok(frame.requestId);
+        return;
+      }
+      case FrameType.Ping:
+        this.#send({ type: FrameType.Pong });
+        return;
+      case FrameType.Pong:
+        return;
+      case FrameType.Goodbye:
+        void this.#closeAfterFlush();
+        return;
+      case FrameType.Hello:
+        this.fail("HANDSHAKE_REQUIRED", "Cannot handshake twice on one connection");
+        return;
+      default:
+        this.fail("FRAME_UNKNOWN", `Frame type ${frame.type} is not sent by clients`);
+    }
+  }
+
+  #publish(frame: PublishFrame): void {
+    const topic = frame.topic;
+    const requestId = frame.requestId;
+    const problem = topicProblem(topic);
+    if (problem !== undefined) {
+      this.#reject(requestId, "TOPIC_INVALID", `Cannot publish to ${quote(topic)}: ${problem}`);
+      return;
+    }
+    if (topic.charCodeAt(0) === 0x24) {
+      this.#reject(
+        requestId,
+        "TOPIC_INVALID",
+        `Cannot publish to ${quote(topic)}: topics starting with '$' belong to the broker`,
+      );
+      return;
+    }
+    if (frame.replyTo !== "") {
+      const replyProblem = topicProblem(frame.replyTo);
+      if (replyProblem !== undefined) {
+        this.#reject(requestId, "TOPIC_INVALID", `Invalid reply-to ${quote(frame.replyTo)}: ${replyProblem}`);
+        return;
+      }
+    }
+    if (frame.payload.length > this.#options.maxPayloadBytes) {
+      this.#reject(
+        requestId,
+        "PAYLOAD_TOO_LARGE",
+        `Cannot publish ${frame.payload.length} bytes: the limit is ${this.#options.maxPayloadBytes}`,
+      );
+      return;
+    }
+    this.#messagesIn++;
+    const delivered = this.#router.publish(topic, frame.message!);
+    if (requestId !== 0) {
+      if (delivered === 0 && frame.replyTo !== "") {
+        this.#reject(requestId, "NO_RESPONDERS", `No subscribers for ${quote(topic)}`);
+      } else this.#ok(requestId);
+    }
+  }
+
+  #subscribe(frame: SubscribeFrame): void {
+    const { requestId, sid, pattern, queue } = frame;
+    const problem = patternProblem(pattern);
+    if (problem !== undefined) {
+      this.#reject(requestId, "TOPIC_INVALID", `Cannot subscribe to ${quote(pattern)}: ${problem}`);
+      return;
+    }
+    if (queue !== "" && (queue.includes("/") || queue.includes("+") || queue.includes("#"))) {
+      this.#reject(requestId, "INVALID_ARGUMENT", `Invalid queue group ${quote(queue)}: '/', '+' and '#' are not allowed`);
+      return;
+    }
+    if (this.#routes.has(sid)) {
+      this.#reject(requestId, "INVALID_ARGUMENT", `Subscription id ${sid} is already in use`);
+      return;
+    }
+    if (this.#routes.size >= this.#options.maxSubscriptions) {
+      this.#reject(
+        requestId,
+        "SUBSCRIPTION_LIMIT",
+        `Cannot subscribe: the limit of ${this.#options.maxSubscriptions} subscriptions per connection is reached`,
+      );
+      return;
+    }
+    const route: Route = { sid, pattern, queue, subscriber: this };
+    this.#routes.set(sid, route);
+    this.#router.add(route);
+    this.#ok(requestId);
+  }
+
+  #ok(requestId: number): void {
+    if (requestId !== 0) this.#send({ type: FrameType.Ok, requestId, result: EMPTY });
+  }
+
+  /** Answers a failed request; without a request id the error is still sent. */
+  #reject(requestId: number, code: MbErrorCode, message: string): void {
+    const frame: ErrorFrame = { type: FrameType.Error, requestId, code, message };
+    this.#send(frame);
+  }
+
+  #send(frame: Frame): void {
+    if (this.#closed) return;
+    this.#batch.append(frame);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#writing || this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => void this.#flush());
+  }
+
+  async #flush(): Promise<void> {
+    this.#scheduled = false;
+    if (this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#batch.byteLength > 0 && !this.#closed) {
+        const bytes = this.#batch.take();
+        this.#inFlightBytes = bytes.length;
+        await this.#writer.write(bytes);
+        this.#inFlightBytes = 0;
+      }
+    } catch {
+      this.#close();
+    } finally {
+      this.#writing = false;
+      this.#inFlightBytes = 0;
+      const waiters = this.#flushWaiters;
+      this.#flushWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  #slowConsumer(): void {
+    if (this.#options.slowConsumer === "drop") {
+      if (this.#dropped === 0) {
+        logger.warn("Connection {id} ({label}) is a slow consumer: dropping messages", {
+          id: this.id,
+          label: this.#options.label,
+        });
+      }
+      this.#dropped++;
+      return;
+    }
+    this.#dropped++;
+    // The client is not reading: drop what is queued so the error is next.
+    this.#batch.clear();
+    this.fail(
+      "SLOW_CONSUMER",
+      `Slow consumer: more than ${this.#options.maxPendingBytes} bytes waiting to be sent`,
+    );
+  }
+
+  async #closeAfterFlush(timeoutMs = 2000): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#unroute();
+    if (this.#writing || this.#scheduled || this.#batch.byteLength > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.#flushWaiters.push(resolve)),
+        new Promise<void>((resolve) => timer = setTimeout(resolve, timeoutMs)),
+      ]);
+      clearTimeout(timer);
+    }
+    this.#close();
+  }
+
+  #closedResolve!: () => void;
+  #closedPromise = new Promise<void>((resolve) => this.#closedResolve = resolve);
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing = true;
+    clearTimeout(this.#handshakeTimer);
+    this.#unroute();
+    this.#batch.clear();
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the peer.
+    }
+    this.#closedResolve();
+  }
+
+  #unroute(): void {
+    for (const route of this.#routes.values()) this.#router.remove(route);
+    this.#routes.clear();
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function quote(text: string): string {
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+}
