@@ -269,7 +269,10 @@ export class Client implements AsyncDisposable {
       if (replyTo !== "") {
         const replyProblem = topicProblem(replyTo);
         if (replyProblem !== undefined) {
-          throw new MbError("TOPIC_INVALID", `Invalid reply-to ${JSON.stringify(replyTo)}: ${replyProblem}`);
+          throw new MbError(
+            "TOPIC_INVALID",
+            `Invalid reply-to ${JSON.stringify(replyTo)}: ${replyProblem}`,
+          );
         }
       }
       const headers = options?.headers === undefined ? undefined : encodeHeaders(options.headers);
@@ -305,11 +308,17 @@ export class Client implements AsyncDisposable {
   subscribe(pattern: string, options?: SubscribeOptions): Subscription {
     const problem = patternProblem(pattern);
     if (problem !== undefined) {
-      throw new MbError("TOPIC_INVALID", `Cannot subscribe to ${JSON.stringify(pattern)}: ${problem}`);
+      throw new MbError(
+        "TOPIC_INVALID",
+        `Cannot subscribe to ${JSON.stringify(pattern)}: ${problem}`,
+      );
     }
     const queue = options?.queue ?? "";
     if (queue.includes("/") || queue.includes("+") || queue.includes("#")) {
-      throw new MbError("INVALID_ARGUMENT", `Invalid queue group ${JSON.stringify(queue)}: '/', '+' and '#' are not allowed`);
+      throw new MbError(
+        "INVALID_ARGUMENT",
+        `Invalid queue group ${JSON.stringify(queue)}: '/', '+' and '#' are not allowed`,
+      );
     }
     this.#assertOpen();
     const sid = this.#nextSid++;
@@ -354,9 +363,16 @@ export class Client implements AsyncDisposable {
         if (error !== undefined) reject(error);
         else resolve(message!);
       };
-      const abort = () => settle(options!.signal!.reason ?? new MbError("TIMEOUT", "Request aborted"));
+      const abort = () =>
+        settle(options!.signal!.reason ?? new MbError("TIMEOUT", "Request aborted"));
       const timer = setTimeout(
-        () => settle(new MbError("TIMEOUT", `No reply to request on ${JSON.stringify(topic)} within ${timeoutMs} ms`)),
+        () =>
+          settle(
+            new MbError(
+              "TIMEOUT",
+              `No reply to request on ${JSON.stringify(topic)} within ${timeoutMs} ms`,
+            ),
+          ),
         timeoutMs,
       );
       this.#requests.set(token, {
@@ -452,7 +468,13 @@ export class Client implements AsyncDisposable {
 
   #sendSubscribe(sub: Subscription): void {
     const requestId = this.#nextRequestId++;
-    this.#append({ type: FrameType.Subscribe, requestId, sid: sub.sid, pattern: sub.pattern, queue: sub.queue });
+    this.#append({
+      type: FrameType.Subscribe,
+      requestId,
+      sid: sub.sid,
+      pattern: sub.pattern,
+      queue: sub.queue,
+    });
     this.#await(requestId).catch((error) => {
       if (error instanceof MbError && error.code === "CONNECTION_CLOSED") return;
       this.#subs.delete(sub.sid);
@@ -482,12 +504,18 @@ export class Client implements AsyncDisposable {
     } else payload = data;
     const max = this.#info?.maxPayloadBytes;
     if (max !== undefined && payload.length > max) {
-      throw new MbError("PAYLOAD_TOO_LARGE", `Cannot publish ${payload.length} bytes: the server's limit is ${max}`);
+      throw new MbError(
+        "PAYLOAD_TOO_LARGE",
+        `Cannot publish ${payload.length} bytes: the server's limit is ${max}`,
+      );
     }
     if (this.#state === "reconnecting") {
       const limit = this.#options.reconnectBufferBytes ?? 8 * 1024 * 1024;
       if (this.#batch.byteLength + payload.length > limit) {
-        throw new MbError("CONNECTION_CLOSED", `Cannot publish: disconnected and ${limit} bytes are already buffered`);
+        throw new MbError(
+          "CONNECTION_CLOSED",
+          `Cannot publish: disconnected and ${limit} bytes are already buffered`,
+        );
       }
     }
     this.#append({ type: FrameType.Publish, requestId, topic, replyTo, headers, payload });
@@ -547,7 +575,9 @@ export class Client implements AsyncDisposable {
       }, timeoutMs);
     });
     try {
-      while ((this.#batch.byteLength > 0 || this.#writing) && this.#writer !== undefined && !timedOut) {
+      while (
+        (this.#batch.byteLength > 0 || this.#writing) && this.#writer !== undefined && !timedOut
+      ) {
         await Promise.race([this.#flushNow(), timeout]);
       }
     } finally {
@@ -649,11 +679,16 @@ export class Client implements AsyncDisposable {
     if (this.#state !== "connected") return;
     const server = this.#server.href;
     this.#options.onStatus?.({ type: "disconnect", server, error: connectionError ?? error });
-    this.#failSent(new MbError("CONNECTION_CLOSED", `Connection to ${server} lost`, { cause: error }));
+    this.#failSent(
+      new MbError("CONNECTION_CLOSED", `Connection to ${server} lost`, { cause: error }),
+    );
     const fatal = connectionError !== undefined &&
       (connectionError.code === "AUTH_FAILED" || connectionError.code === "PROTOCOL_VERSION");
     if (fatal || this.#options.reconnect === false) {
-      this.#finish(connectionError ?? new MbError("CONNECTION_CLOSED", `Connection to ${server} lost`, { cause: error }));
+      this.#finish(
+        connectionError ??
+          new MbError("CONNECTION_CLOSED", `Connection to ${server} lost`, { cause: error }),
+      );
       return;
     }
     this.#state = "reconnecting";
@@ -687,14 +722,19 @@ export class Client implements AsyncDisposable {
         return;
       } catch (error) {
         lastError = error instanceof Error ? error : new Error(String(error));
-        if (error instanceof MbError && (error.code === "AUTH_FAILED" || error.code === "PROTOCOL_VERSION")) {
+        if (
+          error instanceof MbError &&
+          (error.code === "AUTH_FAILED" || error.code === "PROTOCOL_VERSION")
+        ) {
           this.#finish(error);
           return;
         }
       }
     }
     this.#finish(
-      new MbError("CONNECTION_CLOSED", `Cannot reconnect after ${maxAttempts} attempts`, { cause: lastError }),
+      new MbError("CONNECTION_CLOSED", `Cannot reconnect after ${maxAttempts} attempts`, {
+        cause: lastError,
+      }),
     );
   }
 
@@ -839,7 +879,12 @@ export async function openConnection(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       abort.abort();
-      reject(new MbError("TIMEOUT", `Cannot connect to ${server.href}: no handshake within ${timeoutMs} ms`));
+      reject(
+        new MbError(
+          "TIMEOUT",
+          `Cannot connect to ${server.href}: no handshake within ${timeoutMs} ms`,
+        ),
+      );
     }, timeoutMs);
   });
   let transport: Transport | undefined;
@@ -847,7 +892,11 @@ export async function openConnection(
     transport = await Promise.race([
       factory(server, { caCerts: options.caCerts, signal: abort.signal }).catch((cause) => {
         if (cause instanceof MbError) throw cause;
-        throw new MbError("CONNECTION_FAILED", `Cannot connect to ${server.href}: ${cause?.message ?? cause}`, { cause });
+        throw new MbError(
+          "CONNECTION_FAILED",
+          `Cannot connect to ${server.href}: ${cause?.message ?? cause}`,
+          { cause },
+        );
       }),
       timeout,
     ]);
@@ -864,17 +913,26 @@ export async function openConnection(
     await Promise.race([writer.write(hello.take()), timeout]);
     const first = await Promise.race([reader.read(), timeout]);
     if (first.done) {
-      throw new MbError("CONNECTION_FAILED", `Cannot connect to ${server.href}: closed during the handshake`);
+      throw new MbError(
+        "CONNECTION_FAILED",
+        `Cannot connect to ${server.href}: closed during the handshake`,
+      );
     }
     const frame = first.value;
     if (frame.type === FrameType.Error) {
       throw new MbError(asCode(frame.code), frame.message);
     }
     if (frame.type !== FrameType.Info) {
-      throw new MbError("FRAME_MALFORMED", `Cannot connect to ${server.href}: expected an info frame, got type ${frame.type}`);
+      throw new MbError(
+        "FRAME_MALFORMED",
+        `Cannot connect to ${server.href}: expected an info frame, got type ${frame.type}`,
+      );
     }
     if (frame.version !== PROTOCOL_VERSION) {
-      throw new MbError("PROTOCOL_VERSION", `Cannot connect to ${server.href}: server speaks version ${frame.version}`);
+      throw new MbError(
+        "PROTOCOL_VERSION",
+        `Cannot connect to ${server.href}: server speaks version ${frame.version}`,
+      );
     }
     return { server, transport, writer, reader, info: frame.info };
   } catch (error) {

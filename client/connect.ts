@@ -59,7 +59,9 @@ export async function connect(
   }
   throw new MbError(
     "CONNECTION_FAILED",
-    `Cannot connect to ${list.map((url) => url.href).join(", ")}: ${failures.map((e) => e.message).join("; ")}`,
+    `Cannot connect to ${list.map((url) => url.href).join(", ")}: ${
+      failures.map((e) => e.message).join("; ")
+    }`,
     { cause: failures.length === 1 ? failures[0] : new AggregateError(failures) },
   );
 }
@@ -71,7 +73,11 @@ function parseServer(server: string | URL): URL {
   try {
     url = new URL(server);
   } catch (cause) {
-    throw new MbError("INVALID_ARGUMENT", `Cannot connect: ${JSON.stringify(String(server))} is not a URL`, { cause });
+    throw new MbError(
+      "INVALID_ARGUMENT",
+      `Cannot connect: ${JSON.stringify(String(server))} is not a URL`,
+      { cause },
+    );
   }
   if (!SCHEMES.has(url.protocol)) {
     throw new MbError(

@@ -106,7 +106,10 @@ export class Message {
   ): Promise<void> {
     if (this.replyTo === "" || this.#responder === undefined) {
       return Promise.reject(
-        new MbError("INVALID_ARGUMENT", `Cannot respond to a message on "${this.topic}": it has no reply-to`),
+        new MbError(
+          "INVALID_ARGUMENT",
+          `Cannot respond to a message on "${this.topic}": it has no reply-to`,
+        ),
       );
     }
     return this.#responder.publish(this.replyTo, data, options);

@@ -1,7 +1,7 @@
 // Copyright mb authors. MIT license.
 // This module is browser compatible.
 
-import { DELIVER_HEADER_BYTES, encodedLength, encodeDeliverInto, encodeInto } from "./encode.ts";
+import { DELIVER_HEADER_BYTES, encodeDeliverInto, encodedLength, encodeInto } from "./encode.ts";
 import type { Frame } from "./frames.ts";
 
 /** Options for {@linkcode FrameBatch}. */

@@ -237,7 +237,11 @@ export class Session implements Subscriber {
       }
       this.#handshaken = true;
       clearTimeout(this.#handshakeTimer);
-      this.#send({ type: FrameType.Info, version: PROTOCOL_VERSION, info: this.#options.info(this.id) });
+      this.#send({
+        type: FrameType.Info,
+        version: PROTOCOL_VERSION,
+        info: this.#options.info(this.id),
+      });
       logger.debug("Connection {id} ({label}) handshaken as {name}", {
         id: this.id,
         label: this.#options.label,
@@ -255,7 +259,11 @@ export class Session implements Subscriber {
       case FrameType.Unsubscribe: {
         const route = this.#routes.get(frame.sid);
         if (route === undefined) {
-          this.#reject(frame.requestId, "SUBSCRIPTION_UNKNOWN", `Unknown subscription ${frame.sid}`);
+          this.#reject(
+            frame.requestId,
+            "SUBSCRIPTION_UNKNOWN",
+            `Unknown subscription ${frame.sid}`,
+          );
           return;
         }
         this.#routes.delete(frame.sid);
@@ -298,7 +306,11 @@ export class Session implements Subscriber {
     if (frame.replyTo !== "") {
       const replyProblem = topicProblem(frame.replyTo);
       if (replyProblem !== undefined) {
-        this.#reject(requestId, "TOPIC_INVALID", `Invalid reply-to ${quote(frame.replyTo)}: ${replyProblem}`);
+        this.#reject(
+          requestId,
+          "TOPIC_INVALID",
+          `Invalid reply-to ${quote(frame.replyTo)}: ${replyProblem}`,
+        );
         return;
       }
     }
@@ -327,7 +339,11 @@ export class Session implements Subscriber {
       return;
     }
     if (queue !== "" && (queue.includes("/") || queue.includes("+") || queue.includes("#"))) {
-      this.#reject(requestId, "INVALID_ARGUMENT", `Invalid queue group ${quote(queue)}: '/', '+' and '#' are not allowed`);
+      this.#reject(
+        requestId,
+        "INVALID_ARGUMENT",
+        `Invalid queue group ${quote(queue)}: '/', '+' and '#' are not allowed`,
+      );
       return;
     }
     if (this.#routes.has(sid)) {

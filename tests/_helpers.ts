@@ -1,0 +1,192 @@
+// Copyright mb authors. MIT license.
+// Shared helpers for the integration tests: brokers on ephemeral ports,
+// a TLS certificate made with openssl, unique topics, named deadlines.
+
+import { Broker, type BrokerOptions } from "../server/mod.ts";
+
+/** Repository root, for spawning the CLI and the server. */
+export const ROOT: string = new URL("..", import.meta.url).pathname;
+
+/** Starts a broker on 127.0.0.1 with a free TCP port; dispose it with `await using`. */
+export async function startBroker(options: BrokerOptions = {}): Promise<Broker & { url: string }> {
+  const broker = new Broker({ hostname: "127.0.0.1", port: 0, ...options });
+  await broker.start();
+  const tcp = broker.addresses.find((a) => a.transport === "tcp");
+  return Object.assign(broker, { url: tcp?.url ?? broker.addresses[0].url });
+}
+
+let topicCounter = 0;
+
+/** A topic no other test uses. */
+export function uniqueTopic(prefix = "test"): string {
+  return `${prefix}/${crypto.randomUUID().slice(0, 8)}${++topicCounter}`;
+}
+
+/**
+ * Waits for `promise`, failing with a named error after `ms`.
+ */
+export async function deadline<T>(promise: Promise<T>, ms: number, name: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${name}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `check` until it returns true, failing with `name` after `ms`. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  ms: number,
+  name: string,
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for: ${name}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A self-signed certificate for `localhost` and 127.0.0.1, made with openssl. */
+export interface TestCertificate {
+  cert: string;
+  key: string;
+  certPath: string;
+  keyPath: string;
+}
+
+let certificate: Promise<TestCertificate> | undefined;
+
+/** Generates (once per process) a test certificate with openssl. */
+export function testCertificate(): Promise<TestCertificate> {
+  certificate ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "mb-tls-" });
+    const certPath = `${dir}/cert.pem`;
+    const keyPath = `${dir}/key.pem`;
+    let output;
+    try {
+      output = await new Deno.Command("openssl", {
+        args: [
+          "req",
+          "-x509",
+          "-newkey",
+          "rsa:2048",
+          "-nodes",
+          "-days",
+          "1",
+          "-subj",
+          "/CN=localhost",
+          "-addext",
+          "subjectAltName=DNS:localhost,IP:127.0.0.1",
+          "-keyout",
+          keyPath,
+          "-out",
+          certPath,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+    } catch (error) {
+      throw new Error(`This test needs openssl (apt install openssl): ${error}`);
+    }
+    if (!output.success) {
+      throw new Error(`openssl failed: ${new TextDecoder().decode(output.stderr)}`);
+    }
+    return {
+      cert: await Deno.readTextFile(certPath),
+      key: await Deno.readTextFile(keyPath),
+      certPath,
+      keyPath,
+    };
+  })();
+  return certificate;
+}
+
+/** A fresh path for a unix socket. */
+export async function tempSocketPath(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "mb-sock-" });
+  return `${dir}/mb.sock`;
+}
+
+/** Reads a child's stdout line by line. */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffered = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    buffered += text;
+    let newline;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      yield buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+    }
+  }
+  if (buffered !== "") yield buffered;
+}
+
+/** A broker run as `deno run -A server/main.ts`, its URL read from stdout. */
+export interface ServerProcess extends AsyncDisposable {
+  child: Deno.ChildProcess;
+  /** Every URL it printed, in order. */
+  urls: string[];
+  /** The remaining stdout lines. */
+  stdout: AsyncGenerator<string>;
+  /** Collected stderr (logs), readable after exit. */
+  stderr: () => Promise<string>;
+}
+
+/** Spawns the server with `args` (add `--port 0`) and waits for its URLs. */
+export async function spawnServer(
+  args: string[],
+  options: { env?: Record<string, string>; expectUrls?: number } = {},
+): Promise<ServerProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}server/main.ts`, ...args],
+    cwd: ROOT,
+    env: options.env,
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  const stderrText = new Response(child.stderr).text();
+  const stdout = lines(child.stdout);
+  const urls: string[] = [];
+  const want = options.expectUrls ?? 1;
+  try {
+    await deadline(
+      (async () => {
+        while (urls.length < want) {
+          const next = await stdout.next();
+          if (next.done) throw new Error(`server exited early: ${await stderrText}`);
+          urls.push(next.value);
+        }
+      })(),
+      15_000,
+      "server printing its address",
+    );
+  } catch (error) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await child.status;
+    throw error;
+  }
+  return {
+    child,
+    urls,
+    stdout,
+    stderr: () => stderrText,
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited */ }
+      await child.status;
+      // Drain stdout so the resource is released.
+      for await (const _ of stdout) { /* discard */ }
+      await stderrText;
+    },
+  };
+}
