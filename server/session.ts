@@ -197,8 +197,11 @@ export class Session implements Subscriber {
   }
 
   async #readLoop(): Promise<void> {
+    // preventCancel: a decoding error must not close the socket before the
+    // error frame is written.
     const frames = this.#conn.readable.pipeThrough(
       new FrameDecoder({ maxFrameBytes: this.#options.maxFrameBytes }),
+      { preventCancel: true },
     );
     try {
       for await (const frame of frames) {

@@ -52,56 +52,94 @@ export async function eventually(
   }
 }
 
-/** A self-signed certificate for `localhost` and 127.0.0.1, made with openssl. */
+/** A test CA and a server certificate it signed, for `localhost` and 127.0.0.1. */
 export interface TestCertificate {
+  /** The CA certificate clients trust (PEM). */
+  ca: string;
+  /** The server's certificate (PEM). */
   cert: string;
+  /** The server's private key (PEM). */
   key: string;
+  caPath: string;
   certPath: string;
   keyPath: string;
 }
 
 let certificate: Promise<TestCertificate> | undefined;
 
-/** Generates (once per process) a test certificate with openssl. */
+async function openssl(args: string[], cwd: string): Promise<void> {
+  let output;
+  try {
+    output = await new Deno.Command("openssl", { args, cwd, stdout: "null", stderr: "piped" })
+      .output();
+  } catch (error) {
+    throw new Error(`This test needs openssl (apt install openssl): ${error}`);
+  }
+  if (!output.success) {
+    throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(output.stderr)}`);
+  }
+}
+
+/** Generates (once per process) a CA and a server certificate with openssl. */
 export function testCertificate(): Promise<TestCertificate> {
   certificate ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "mb-tls-" });
-    const certPath = `${dir}/cert.pem`;
-    const keyPath = `${dir}/key.pem`;
-    let output;
-    try {
-      output = await new Deno.Command("openssl", {
-        args: [
-          "req",
-          "-x509",
-          "-newkey",
-          "rsa:2048",
-          "-nodes",
-          "-days",
-          "1",
-          "-subj",
-          "/CN=localhost",
-          "-addext",
-          "subjectAltName=DNS:localhost,IP:127.0.0.1",
-          "-keyout",
-          keyPath,
-          "-out",
-          certPath,
-        ],
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-    } catch (error) {
-      throw new Error(`This test needs openssl (apt install openssl): ${error}`);
-    }
-    if (!output.success) {
-      throw new Error(`openssl failed: ${new TextDecoder().decode(output.stderr)}`);
-    }
+    await openssl([
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=mb test CA",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.pem",
+    ], dir);
+    await openssl([
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-keyout",
+      "key.pem",
+      "-out",
+      "server.csr",
+    ], dir);
+    await Deno.writeTextFile(
+      `${dir}/ext.cnf`,
+      "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n" +
+        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    );
+    await openssl([
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-extfile",
+      "ext.cnf",
+      "-out",
+      "cert.pem",
+    ], dir);
     return {
-      cert: await Deno.readTextFile(certPath),
-      key: await Deno.readTextFile(keyPath),
-      certPath,
-      keyPath,
+      ca: await Deno.readTextFile(`${dir}/ca.pem`),
+      cert: await Deno.readTextFile(`${dir}/cert.pem`),
+      key: await Deno.readTextFile(`${dir}/key.pem`),
+      caPath: `${dir}/ca.pem`,
+      certPath: `${dir}/cert.pem`,
+      keyPath: `${dir}/key.pem`,
     };
   })();
   return certificate;
