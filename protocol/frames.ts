@@ -18,11 +18,11 @@ export const MAX_HEADER_BYTES = 65535;
  * type, a request or subscription id, the topic and reply-to with their
  * lengths, and the header block with its length.
  */
-export const MAX_FRAME_OVERHEAD = 4 + 1 + 4 + 2 + MAX_TOPIC_BYTES + 2 +
+export const MAX_FRAME_OVERHEAD: number = 4 + 1 + 4 + 2 + MAX_TOPIC_BYTES + 2 +
   MAX_TOPIC_BYTES + 2 + MAX_HEADER_BYTES;
 
 /** Default largest frame (length field value) a decoder accepts. */
-export const DEFAULT_MAX_FRAME_BYTES = DEFAULT_MAX_PAYLOAD_BYTES +
+export const DEFAULT_MAX_FRAME_BYTES: number = DEFAULT_MAX_PAYLOAD_BYTES +
   MAX_FRAME_OVERHEAD;
 
 /**
