@@ -23,6 +23,7 @@ export interface ConnectWithOptions extends ConnectOptions {
  * @param options Name, token, reconnect policy, TLS trust, status callback.
  * @returns A connected client.
  * @throws {MbError} `CONNECTION_FAILED` when no server can be reached,
+ * `TIMEOUT` when the only server does not finish the handshake in time,
  * `AUTH_FAILED` when the token is refused, `UNSUPPORTED_TRANSPORT` for a
  * scheme this runtime cannot open.
  *
@@ -57,12 +58,11 @@ export async function connect(
       failures.push(error instanceof Error ? error : new Error(String(error)));
     }
   }
+  if (failures.length === 1 && failures[0] instanceof MbError) throw failures[0];
   throw new MbError(
     "CONNECTION_FAILED",
-    `Cannot connect to ${list.map((url) => url.href).join(", ")}: ${
-      failures.map((e) => e.message).join("; ")
-    }`,
-    { cause: failures.length === 1 ? failures[0] : new AggregateError(failures) },
+    `Cannot connect to any of ${list.length} servers: ${failures.map((e) => e.message).join("; ")}`,
+    { cause: new AggregateError(failures) },
   );
 }
 
