@@ -1,0 +1,155 @@
+// Copyright mb authors. MIT license.
+// Client behaviour beyond plain pub/sub: keepalive against a silent server,
+// backpressure, subscription limits, close semantics.
+
+import assert from "node:assert/strict";
+import { connect, type StatusEvent } from "../mod.ts";
+import { encodeFrame, FrameDecoder, FrameType, PROTOCOL_VERSION } from "../protocol/mod.ts";
+import { deadline, startBroker, uniqueTopic } from "./_helpers.ts";
+
+/** A fake broker: answers the handshake, then neither reads nor writes again. */
+function silentServer() {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const accepted = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      const reader = conn.readable.pipeThrough(new FrameDecoder()).getReader();
+      await reader.read();
+      await conn.write(encodeFrame({
+        type: FrameType.Info,
+        version: PROTOCOL_VERSION,
+        info: {
+          serverId: "fake",
+          serverVersion: "0",
+          clientId: conns.length,
+          maxPayloadBytes: 1024 * 1024,
+          maxFrameBytes: 2 * 1024 * 1024,
+          maxSubscriptions: 10,
+          pingIntervalMs: 1000,
+        },
+      }));
+      reader.releaseLock();
+    }
+  })();
+  return {
+    url: `mb://127.0.0.1:${listener.addr.port}`,
+    conns,
+    async close() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }
+      await accepted.catch(() => {});
+    },
+  };
+}
+
+Deno.test("Client drops a server that stops answering pings and reconnects", async () => {
+  const server = silentServer();
+  const events: StatusEvent[] = [];
+  const reconnected = Promise.withResolvers<void>();
+  const client = await connect(server.url, {
+    pingIntervalMs: 30,
+    reconnectDelayMs: 10,
+    onStatus: (event) => {
+      events.push(event);
+      if (event.type === "reconnect") reconnected.resolve();
+    },
+  });
+  await deadline(reconnected.promise, 5000, "reconnect after silent server");
+  assert.ok(events.some((e) => e.type === "disconnect"));
+  assert.ok(server.conns.length >= 2, "a second connection was made");
+  await client.close();
+  await server.close();
+});
+
+Deno.test("Client.publish applies backpressure when the server does not read", async () => {
+  const server = silentServer();
+  const client = await connect(server.url, { reconnect: false });
+  const payload = new Uint8Array(1024 * 1024);
+  // A small burst is buffered and resolves at once.
+  await deadline(client.publish("t", new Uint8Array(10)), 1000, "first publish");
+  // 32 MiB cannot all go into the socket: a publish must make the caller wait.
+  let waited = false;
+  for (let i = 0; i < 32 && !waited; i++) {
+    let settled = false;
+    const result = client.publish("t", payload).then(() => settled = true);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    waited = !settled;
+    if (!waited) await result;
+  }
+  assert.ok(waited, "some publish stayed pending while the socket was full");
+  await server.close();
+  await client.close();
+});
+
+Deno.test("Client.publish with awaited results delivers everything without drops", async () => {
+  await using broker = await startBroker();
+  await using publisher = await connect(broker.url);
+  await using subscriber = await connect(broker.url);
+  const topic = uniqueTopic();
+  let received = 0;
+  const all = Promise.withResolvers<void>();
+  subscriber.subscribe(topic, {
+    callback: () => {
+      if (++received === 20_000) all.resolve();
+    },
+  });
+  await subscriber.flush();
+  const payload = new Uint8Array(1024);
+  for (let i = 0; i < 20_000; i++) await publisher.publish(topic, payload);
+  await deadline(all.promise, 10_000, "20,000 messages of 1 KiB");
+  assert.equal(broker.stats().dropped, 0);
+});
+
+Deno.test("Subscription with max ends after that many messages", async () => {
+  await using broker = await startBroker();
+  await using client = await connect(broker.url);
+  const topic = uniqueTopic();
+  const sub = client.subscribe(topic, { max: 3 });
+  await client.flush();
+  for (let i = 0; i < 5; i++) await client.publish(topic, String(i));
+  const texts: string[] = [];
+  await deadline(
+    (async () => {
+      for await (const msg of sub) texts.push(msg.text());
+    })(),
+    5000,
+    "subscription with max",
+  );
+  assert.deepEqual(texts, ["0", "1", "2"]);
+  assert.equal(sub.ended, true);
+});
+
+Deno.test("Subscription drops and counts messages beyond maxPending", async () => {
+  await using broker = await startBroker();
+  await using client = await connect(broker.url);
+  const topic = uniqueTopic();
+  const sub = client.subscribe(topic, { maxPending: 10 });
+  await client.flush();
+  for (let i = 0; i < 25; i++) await client.publish(topic, String(i));
+  await client.flush();
+  assert.equal(sub.received, 25);
+  assert.equal(sub.dropped, 15);
+  const iterator = sub[Symbol.asyncIterator]();
+  assert.equal((await iterator.next()).value?.text(), "0");
+});
+
+Deno.test("Client.close ends subscriptions, fails later calls, resolves closed", async () => {
+  await using broker = await startBroker();
+  const client = await connect(broker.url);
+  const sub = client.subscribe(uniqueTopic());
+  const pendingRequest = client.request(uniqueTopic("svc"), "x").catch((e) => e.code);
+  await client.close();
+  assert.equal(await client.closed, undefined);
+  assert.equal(client.isClosed, true);
+  for await (const _ of sub) assert.fail("no message after close");
+  assert.ok(["CONNECTION_CLOSED", "NO_RESPONDERS"].includes(await pendingRequest));
+  await assert.rejects(client.publish("a", "b"), { code: "CONNECTION_CLOSED" });
+  await assert.rejects(client.flush(), { code: "CONNECTION_CLOSED" });
+  assert.throws(() => client.subscribe("a"), { code: "CONNECTION_CLOSED" });
+  await client.close();
+});
