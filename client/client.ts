@@ -134,6 +134,19 @@ const FLUSH_THRESHOLD_BYTES = 64 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 const MAX_PINGS_OUT = 2;
+/** Error codes after which the server closes the connection. */
+const CONNECTION_FATAL: ReadonlySet<MbErrorCode> = new Set<MbErrorCode>([
+  "FRAME_TOO_LARGE",
+  "FRAME_MALFORMED",
+  "FRAME_UNKNOWN",
+  "PROTOCOL_VERSION",
+  "HANDSHAKE_REQUIRED",
+  "HANDSHAKE_TIMEOUT",
+  "AUTH_FAILED",
+  "SLOW_CONSUMER",
+  "STALE_CONNECTION",
+  "CONNECTION_LIMIT",
+]);
 
 /** How a client reaches its servers; `connect()` fills this in. */
 export interface ClientTransportConfig {
@@ -637,8 +650,9 @@ export class Client implements AsyncDisposable {
           }
           return;
         }
-        // A connection-level error: the server closes the connection next.
-        this.#connectionError = error;
+        // A request sent without an id was refused, or (for the codes in
+        // CONNECTION_FATAL) the server is about to close the connection.
+        if (CONNECTION_FATAL.has(error.code)) this.#connectionError = error;
         this.#options.onStatus?.({ type: "error", error });
         return;
       }

@@ -87,7 +87,17 @@ export function decodeHeaders(block: Uint8Array): Record<string, string> {
     const key = readUtf8(block, at + 2, keyEnd);
     const valueEnd = keyEnd + 2 + readU16(block, keyEnd);
     if (valueEnd > end) throw truncated();
-    headers[key] = readUtf8(block, keyEnd + 2, valueEnd);
+    const value = readUtf8(block, keyEnd + 2, valueEnd);
+    // Outside Deno, assigning "__proto__" calls the prototype setter, which
+    // ignores a string, and the header is lost: define it as an own field.
+    if (key === "__proto__") {
+      Object.defineProperty(headers, key, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else headers[key] = value;
     at = valueEnd;
   }
   return headers;

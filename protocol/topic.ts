@@ -12,8 +12,8 @@ const HASH = 0x23;
 /**
  * Explains why `topic` cannot be published to, or returns `undefined` when
  * it can. A topic is 1 to {@linkcode MAX_TOPIC_BYTES} UTF-8 bytes of
- * `/`-separated, non-empty levels, without `+`, `#`, U+0000 or U+FFFD (the
- * mark of invalid UTF-8).
+ * `/`-separated, non-empty levels, without `+`, `#`, U+0000, U+FFFD (the
+ * mark of invalid UTF-8) or a lone surrogate (which has no UTF-8 form).
  *
  * @param topic The topic to check.
  * @returns The reason it is invalid, or `undefined`.
@@ -153,6 +153,11 @@ function check(text: string, wildcards: boolean): string | undefined {
       if (c === HASH && i + 1 !== n) return "'#' must be the last level";
     } else if (c === 0 || c === 0xfffd) {
       return c === 0 ? "contains U+0000" : "invalid UTF-8";
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      // A lone surrogate has no UTF-8 form: it would go out as U+FFFD.
+      const next = text.charCodeAt(i + 1);
+      if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return "invalid UTF-8";
+      i++;
     }
   }
   return undefined;
