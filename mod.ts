@@ -20,13 +20,14 @@
  * @module
  */
 
-export {
-  Client,
-  type ConnectOptions,
-  type PublishOptions,
-  type RequestOptions,
-  type StatusEvent,
-} from "./client/client.ts";
+export { Client, type ClientTransportConfig } from "./client/client.ts";
+export type { OpenConnection } from "./client/handshake.ts";
+export type {
+  ConnectOptions,
+  PublishOptions,
+  RequestOptions,
+  StatusEvent,
+} from "./client/options.ts";
 export { connect, type ConnectWithOptions } from "./client/connect.ts";
 export { Message } from "./client/message.ts";
 export { type SubscribeOptions, Subscription } from "./client/subscription.ts";

@@ -2,118 +2,17 @@
 // This module is browser compatible.
 
 import { readU32, utf8Length, writeUtf8 } from "../protocol/_bytes.ts";
-import { isMbErrorCode, MbError, type MbErrorCode } from "../protocol/errors.ts";
+import { MbError, type MbErrorCode } from "../protocol/errors.ts";
 import { FrameBatch } from "../protocol/frame_batch.ts";
-import { FrameDecoder } from "../protocol/frame_decoder.ts";
-import {
-  type DeliverFrame,
-  type Frame,
-  FrameType,
-  PROTOCOL_VERSION,
-  type ServerInfo,
-} from "../protocol/frames.ts";
+import { type DeliverFrame, type Frame, FrameType, type ServerInfo } from "../protocol/frames.ts";
 import { encodeHeaders } from "../protocol/headers.ts";
 import { patternProblem, topicProblem } from "../protocol/topic.ts";
+import { asErrorCode, type OpenConnection, openConnection } from "./handshake.ts";
 import { Message } from "./message.ts";
+import type { ConnectOptions, PublishOptions, RequestOptions } from "./options.ts";
+import { RequestMux } from "./request_mux.ts";
 import { type SubscribeOptions, Subscription } from "./subscription.ts";
 import type { Transport, TransportFactory } from "./transport.ts";
-
-/** Client library version, sent in the hello frame. */
-export const CLIENT_VERSION = "0.1.0";
-
-/** A change in the connection's state, for {@linkcode ConnectOptions.onStatus}. */
-export type StatusEvent =
-  | { type: "disconnect"; server: string; error?: Error }
-  | { type: "reconnecting"; server: string; attempt: number; delayMs: number }
-  | { type: "reconnect"; server: string }
-  | { type: "error"; error: Error }
-  | { type: "close"; error?: MbError };
-
-/** Options for `connect()`. */
-export interface ConnectOptions {
-  /** A name for this client in the broker's logs. */
-  name?: string;
-  /** A token, when the broker requires one. */
-  token?: string;
-  /** Extra trust anchors (PEM) for `tls:` servers with private certificates. */
-  caCerts?: string[];
-  /**
-   * Reconnect after losing the connection, trying every server URL in turn
-   * with exponential backoff, and restore subscriptions.
-   *
-   * @default {true}
-   */
-  reconnect?: boolean;
-  /**
-   * Attempts before giving up; `Infinity` never gives up.
-   *
-   * @default {Infinity}
-   */
-  maxReconnectAttempts?: number;
-  /**
-   * First reconnect delay; it doubles per attempt, with jitter.
-   *
-   * @default {100}
-   */
-  reconnectDelayMs?: number;
-  /**
-   * Longest reconnect delay.
-   *
-   * @default {5000}
-   */
-  maxReconnectDelayMs?: number;
-  /**
-   * Time allowed to open a connection and finish the handshake.
-   *
-   * @default {5000}
-   */
-  timeoutMs?: number;
-  /**
-   * How often an idle connection is pinged; two unanswered pings mark it
-   * dead and start a reconnect.
-   *
-   * @default {30000}
-   */
-  pingIntervalMs?: number;
-  /**
-   * Bytes of publishes held while reconnecting; beyond it publishing fails
-   * with `CONNECTION_CLOSED`.
-   *
-   * @default {8388608}
-   */
-  reconnectBufferBytes?: number;
-  /** Called on every connection state change. */
-  onStatus?: (event: StatusEvent) => void;
-}
-
-/** Options for {@linkcode Client.publish}. */
-export interface PublishOptions {
-  /** Message headers. */
-  headers?: Record<string, string>;
-  /** Where replies should go. */
-  replyTo?: string;
-  /**
-   * Resolve only once the broker has accepted the message (and rejected with
-   * its error otherwise).
-   *
-   * @default {false}
-   */
-  confirm?: boolean;
-}
-
-/** Options for {@linkcode Client.request}. */
-export interface RequestOptions {
-  /** Request headers. */
-  headers?: Record<string, string>;
-  /**
-   * Time to wait for the reply.
-   *
-   * @default {5000}
-   */
-  timeoutMs?: number;
-  /** Cancels the request. */
-  signal?: AbortSignal;
-}
 
 interface Pending {
   /** Sequence number of the frame that asked; see `#sentSeq`. */
@@ -122,17 +21,10 @@ interface Pending {
   reject(error: Error): void;
 }
 
-interface PendingRequest {
-  resolve(message: Message): void;
-  reject(error: Error): void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
 /** Outbound bytes beyond which `publish` asks callers to wait. */
 const HIGH_WATER_BYTES = 1024 * 1024;
 const FLUSH_THRESHOLD_BYTES = 64 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
-const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 const MAX_PINGS_OUT = 2;
 /** Error codes after which the server closes the connection. */
 const CONNECTION_FATAL: ReadonlySet<MbErrorCode> = new Set<MbErrorCode>([
@@ -195,10 +87,8 @@ export class Client implements AsyncDisposable {
   #pongWaiters: Pending[] = [];
   #seq = 0;
   #sentSeq = 0;
-  #inbox: string;
+  #requests = new RequestMux();
   #inboxSub: Subscription | undefined;
-  #requests = new Map<string, PendingRequest>();
-  #nextToken = 1;
   #state: "connected" | "reconnecting" | "closing" | "closed" = "connected";
   #closedResolve!: (error: MbError | undefined) => void;
   #closed: Promise<MbError | undefined>;
@@ -220,7 +110,6 @@ export class Client implements AsyncDisposable {
     this.#config = config;
     this.#options = options;
     this.#server = opened.server;
-    this.#inbox = `_inbox/${randomId()}`;
     this.#closed = new Promise((resolve) => this.#closedResolve = resolve);
     this.#attach(opened);
     const interval = options.pingIntervalMs ?? 30_000;
@@ -363,44 +252,12 @@ export class Client implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    this.#inboxSub ??= this.subscribe(`${this.#inbox}/+`, {
-      callback: (message) => this.#onReply(message),
+    this.#inboxSub ??= this.subscribe(this.#requests.pattern, {
+      callback: (message) => this.#requests.handle(message),
     });
-    const token = String(this.#nextToken++);
-    const timeoutMs = options?.timeoutMs ?? 5000;
-    return new Promise<Message>((resolve, reject) => {
-      const settle = (error: Error | undefined, message?: Message) => {
-        if (!this.#requests.delete(token)) return;
-        clearTimeout(timer);
-        options?.signal?.removeEventListener("abort", abort);
-        if (error !== undefined) reject(error);
-        else resolve(message!);
-      };
-      const abort = () =>
-        settle(options!.signal!.reason ?? new MbError("TIMEOUT", "Request aborted"));
-      const timer = setTimeout(
-        () =>
-          settle(
-            new MbError(
-              "TIMEOUT",
-              `No reply to request on ${JSON.stringify(topic)} within ${timeoutMs} ms`,
-            ),
-          ),
-        timeoutMs,
-      );
-      this.#requests.set(token, {
-        timer,
-        resolve: (message) => settle(undefined, message),
-        reject: (error) => settle(error),
-      });
-      if (options?.signal?.aborted) return abort();
-      options?.signal?.addEventListener("abort", abort, { once: true });
-      this.publish(topic, data, {
-        headers: options?.headers,
-        replyTo: `${this.#inbox}/${token}`,
-        confirm: true,
-      }).catch((error) => settle(error));
-    });
+    const { replyTo, reply, fail } = this.#requests.start(topic, options);
+    this.publish(topic, data, { headers: options?.headers, replyTo, confirm: true }).catch(fail);
+    return reply;
   }
 
   /**
@@ -430,6 +287,8 @@ export class Client implements AsyncDisposable {
    */
   async drain(): Promise<void> {
     if (this.#state === "closed" || this.#state === "closing") return;
+    // Disconnected: nothing can be flushed to the server, so just close.
+    if (this.#state === "reconnecting") return await this.close();
     const subs = [...this.#subs.values()];
     const unsubscribed = subs.map((sub) => sub.unsubscribe().catch(() => {}));
     await Promise.all(unsubscribed);
@@ -641,7 +500,7 @@ export class Client implements AsyncDisposable {
         return;
       }
       case FrameType.Error: {
-        const error = new MbError(asCode(frame.code), frame.message);
+        const error = new MbError(asErrorCode(frame.code), frame.message);
         if (frame.requestId !== 0) {
           const pending = this.#pending.get(frame.requestId);
           if (pending !== undefined) {
@@ -678,11 +537,6 @@ export class Client implements AsyncDisposable {
       headerBlock: frame.headers,
       responder: this,
     });
-  }
-
-  #onReply(message: Message): void {
-    const token = message.topic.slice(this.#inbox.length + 1);
-    this.#requests.get(token)?.resolve(message);
   }
 
   /** The connection broke (not by `close()`): fail what was sent, reconnect. */
@@ -826,7 +680,7 @@ export class Client implements AsyncDisposable {
     const closedError = new MbError("CONNECTION_CLOSED", "The client is closed", { cause: error });
     this.#sentSeq = this.#seq;
     this.#failSent(closedError);
-    for (const request of this.#requests.values()) request.reject(closedError);
+    this.#requests.rejectAll(closedError);
     for (const sub of this.#subs.values()) sub.end();
     this.#subs.clear();
     this.#wakeDrainWaiters();
@@ -855,122 +709,6 @@ export class Client implements AsyncDisposable {
       throw new MbError("CONNECTION_CLOSED", "The client is closed");
     }
   }
-}
-
-/** A transport after a successful handshake. */
-export interface OpenConnection {
-  /** The server it reached. */
-  server: URL;
-  /** The transport. */
-  transport: Transport;
-  /** Its writer. */
-  writer: WritableStreamDefaultWriter<Uint8Array>;
-  /** Its decoded frames, after the info frame. */
-  reader: ReadableStreamDefaultReader<Frame>;
-  /** The server's info. */
-  info: ServerInfo;
-}
-
-/**
- * Opens a transport and performs the handshake: hello out, info (or an
- * error frame) back, all within `timeoutMs`.
- *
- * @param server The server URL.
- * @param factory The transport factory.
- * @param options Name, token, TLS trust, timeout.
- * @returns The open, handshaken connection.
- * @throws {MbError} the server's error (`AUTH_FAILED`, ...), `TIMEOUT`, or
- * `CONNECTION_FAILED`.
- */
-export async function openConnection(
-  server: URL,
-  factory: TransportFactory,
-  options: ConnectOptions,
-): Promise<OpenConnection> {
-  const timeoutMs = options.timeoutMs ?? 5000;
-  const abort = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      abort.abort();
-      reject(
-        new MbError(
-          "TIMEOUT",
-          `Cannot connect to ${server.href}: no handshake within ${timeoutMs} ms`,
-        ),
-      );
-    }, timeoutMs);
-  });
-  let transport: Transport | undefined;
-  try {
-    transport = await Promise.race([
-      factory(server, { caCerts: options.caCerts, signal: abort.signal }).catch((cause) => {
-        if (cause instanceof MbError) throw cause;
-        throw new MbError(
-          "CONNECTION_FAILED",
-          `Cannot connect to ${server.href}: ${cause?.message ?? cause}`,
-          { cause },
-        );
-      }),
-      timeout,
-    ]);
-    const writer = transport.writable.getWriter();
-    const reader = transport.readable
-      .pipeThrough(new FrameDecoder({ maxFrameBytes: MAX_FRAME_BYTES }))
-      .getReader();
-    const hello = new FrameBatch({ initialBytes: 256 });
-    hello.append({
-      type: FrameType.Hello,
-      version: PROTOCOL_VERSION,
-      hello: { name: options.name, token: options.token, lang: `mb.ts/${CLIENT_VERSION}` },
-    });
-    await Promise.race([writer.write(hello.take()), timeout]);
-    const first = await Promise.race([reader.read(), timeout]);
-    if (first.done) {
-      throw new MbError(
-        "CONNECTION_FAILED",
-        `Cannot connect to ${server.href}: closed during the handshake`,
-      );
-    }
-    const frame = first.value;
-    if (frame.type === FrameType.Error) {
-      throw new MbError(asCode(frame.code), frame.message);
-    }
-    if (frame.type !== FrameType.Info) {
-      throw new MbError(
-        "FRAME_MALFORMED",
-        `Cannot connect to ${server.href}: expected an info frame, got type ${frame.type}`,
-      );
-    }
-    if (frame.version !== PROTOCOL_VERSION) {
-      throw new MbError(
-        "PROTOCOL_VERSION",
-        `Cannot connect to ${server.href}: server speaks version ${frame.version}`,
-      );
-    }
-    return { server, transport, writer, reader, info: frame.info };
-  } catch (error) {
-    try {
-      transport?.close();
-    } catch {
-      // Already closed.
-    }
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function asCode(code: string): MbErrorCode {
-  return isMbErrorCode(code) ? code : "INTERNAL";
-}
-
-function randomId(): string {
-  const bytes = new Uint8Array(12);
-  crypto.getRandomValues(bytes);
-  let id = "";
-  for (const byte of bytes) id += byte.toString(36).padStart(2, "0");
-  return id;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -2,7 +2,9 @@
 // This module is browser compatible.
 
 import { MbError } from "../protocol/errors.ts";
-import { Client, type ConnectOptions, openConnection } from "./client.ts";
+import { Client } from "./client.ts";
+import { openConnection } from "./handshake.ts";
+import type { ConnectOptions } from "./options.ts";
 import type { TransportFactory } from "./transport.ts";
 
 /** Options for {@linkcode connect}: {@linkcode ConnectOptions} plus a transport. */

@@ -127,7 +127,7 @@ export class Subscription implements AsyncIterable<Message> {
         if (result.done) controller.close();
         else controller.enqueue(result.value);
       },
-      cancel: () => void this.unsubscribe(),
+      cancel: () => this.unsubscribe().catch(() => {}),
     }, { highWaterMark: 0 });
   }
 
@@ -140,7 +140,7 @@ export class Subscription implements AsyncIterable<Message> {
     if (this.#ended) return;
     this.#received++;
     this.#hand(message);
-    if (--this.#remaining <= 0) void this.unsubscribe();
+    if (--this.#remaining <= 0) this.unsubscribe().catch(() => {});
   }
 
   #hand(message: Message): void {
@@ -209,7 +209,7 @@ export class Subscription implements AsyncIterable<Message> {
         });
       },
       return: (): Promise<IteratorResult<Message>> => {
-        void this.unsubscribe();
+        this.unsubscribe().catch(() => {});
         return Promise.resolve({ value: undefined, done: true });
       },
     };

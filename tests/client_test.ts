@@ -153,3 +153,21 @@ Deno.test("Client.close ends subscriptions, fails later calls, resolves closed",
   assert.throws(() => client.subscribe("a"), { code: "CONNECTION_CLOSED" });
   await client.close();
 });
+
+Deno.test("Client.drain while reconnecting closes instead of waiting for the server", async () => {
+  const broker = await startBroker();
+  const disconnected = Promise.withResolvers<void>();
+  const client = await connect(broker.url, {
+    reconnectDelayMs: 50,
+    onStatus: (event) => {
+      if (event.type === "disconnect") disconnected.resolve();
+    },
+  });
+  const sub = client.subscribe(uniqueTopic());
+  await client.flush();
+  await broker.stop();
+  await deadline(disconnected.promise, 5000, "disconnect");
+  await deadline(client.drain(), 5000, "drain while reconnecting");
+  assert.equal(await client.closed, undefined);
+  for await (const _ of sub) assert.fail("no message");
+});

@@ -4,6 +4,12 @@
 // this user may (root, apt), runs every test and doc example, and ends with
 // one line `N passed, N failed` counted from the JUnit report.
 
+if (Deno.env.get("MB_TEST_RUNNER") !== undefined) {
+  console.error("run_tests.ts is already running in a parent process; refusing to recurse");
+  Deno.exit(1);
+}
+Deno.env.set("MB_TEST_RUNNER", "1");
+
 const PEERS: { command: string; apt: string; why: string }[] = [
   { command: "openssl", apt: "openssl", why: "TLS tests generate a certificate" },
   { command: "node", apt: "nodejs", why: "the Node.js client test" },
