@@ -2,7 +2,7 @@
 // This module is browser compatible.
 
 import { readU32, utf8Length, writeUtf8 } from "../protocol/_bytes.ts";
-import { MbError, type MbErrorCode } from "../protocol/errors.ts";
+import { isConnectionFatal, MbError } from "../protocol/errors.ts";
 import { FrameBatch } from "../protocol/frame_batch.ts";
 import { type DeliverFrame, type Frame, FrameType, type ServerInfo } from "../protocol/frames.ts";
 import { encodeHeaders } from "../protocol/headers.ts";
@@ -26,19 +26,6 @@ const HIGH_WATER_BYTES = 1024 * 1024;
 const FLUSH_THRESHOLD_BYTES = 64 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
 const MAX_PINGS_OUT = 2;
-/** Error codes after which the server closes the connection. */
-const CONNECTION_FATAL: ReadonlySet<MbErrorCode> = new Set<MbErrorCode>([
-  "FRAME_TOO_LARGE",
-  "FRAME_MALFORMED",
-  "FRAME_UNKNOWN",
-  "PROTOCOL_VERSION",
-  "HANDSHAKE_REQUIRED",
-  "HANDSHAKE_TIMEOUT",
-  "AUTH_FAILED",
-  "SLOW_CONSUMER",
-  "STALE_CONNECTION",
-  "CONNECTION_LIMIT",
-]);
 
 /** How a client reaches its servers; `connect()` fills this in. */
 export interface ClientTransportConfig {
@@ -510,8 +497,8 @@ export class Client implements AsyncDisposable {
           return;
         }
         // A request sent without an id was refused, or (for the codes in
-        // CONNECTION_FATAL) the server is about to close the connection.
-        if (CONNECTION_FATAL.has(error.code)) this.#connectionError = error;
+        // isConnectionFatal) the server is about to close the connection.
+        if (isConnectionFatal(error.code)) this.#connectionError = error;
         this.#options.onStatus?.({ type: "error", error });
         return;
       }

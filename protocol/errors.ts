@@ -121,3 +121,36 @@ export class MbError extends Error {
 export function isMbErrorCode(code: string): code is MbErrorCode {
   return (MB_ERROR_CODES as readonly string[]).includes(code);
 }
+
+const CONNECTION_FATAL: ReadonlySet<string> = new Set<MbErrorCode>([
+  "FRAME_TOO_LARGE",
+  "FRAME_MALFORMED",
+  "FRAME_UNKNOWN",
+  "PROTOCOL_VERSION",
+  "HANDSHAKE_REQUIRED",
+  "HANDSHAKE_TIMEOUT",
+  "AUTH_FAILED",
+  "SLOW_CONSUMER",
+  "STALE_CONNECTION",
+  "CONNECTION_LIMIT",
+]);
+
+/**
+ * Tells whether the broker closes the connection after sending an error
+ * with this code (as opposed to refusing one request).
+ *
+ * @param code An error code.
+ * @returns `true` for codes that end the connection.
+ *
+ * @example
+ * ```ts
+ * import { isConnectionFatal } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(isConnectionFatal("AUTH_FAILED"));
+ * assert.ok(!isConnectionFatal("TOPIC_INVALID"));
+ * ```
+ */
+export function isConnectionFatal(code: MbErrorCode): boolean {
+  return CONNECTION_FATAL.has(code);
+}

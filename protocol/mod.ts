@@ -37,7 +37,13 @@ export {
   encodeFrame,
   encodeInto,
 } from "./encode.ts";
-export { isMbErrorCode, MB_ERROR_CODES, MbError, type MbErrorCode } from "./errors.ts";
+export {
+  isConnectionFatal,
+  isMbErrorCode,
+  MB_ERROR_CODES,
+  MbError,
+  type MbErrorCode,
+} from "./errors.ts";
 export { FrameBatch, type FrameBatchOptions } from "./frame_batch.ts";
 export { FrameDecoder, type FrameDecoderOptions } from "./frame_decoder.ts";
 export {
