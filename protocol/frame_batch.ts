@@ -17,7 +17,9 @@ export interface FrameBatchOptions {
 /**
  * Frames encoded back to back into one buffer, so a connection writes many
  * frames with one `write()`. {@linkcode FrameBatch.take} hands the bytes
- * over and starts a new buffer: a buffer given away is never written again.
+ * over as a view; later frames go into the rest of the buffer or a new one,
+ * so bytes once taken are never written again (hand the view to `write()`,
+ * never its `.buffer`).
  *
  * @example Batch two frames, write once
  * ```ts
@@ -36,7 +38,10 @@ export interface FrameBatchOptions {
 export class FrameBatch {
   #initial: number;
   #buffer: Uint8Array | undefined;
-  #length = 0;
+  /** Start of the bytes not taken yet; everything before it was handed out. */
+  #start = 0;
+  /** End of the batched bytes. */
+  #end = 0;
 
   /**
    * Creates an empty batch.
@@ -49,7 +54,7 @@ export class FrameBatch {
 
   /** Bytes waiting in the batch. */
   get byteLength(): number {
-    return this.#length;
+    return this.#end - this.#start;
   }
 
   /**
@@ -60,7 +65,7 @@ export class FrameBatch {
   append(frame: Frame): void {
     const size = encodedLength(frame);
     const out = this.#room(size);
-    this.#length = encodeInto(frame, out, this.#length);
+    this.#end = encodeInto(frame, out, this.#end);
   }
 
   /**
@@ -72,7 +77,7 @@ export class FrameBatch {
    */
   appendDeliver(sid: number, message: Uint8Array): void {
     const out = this.#room(DELIVER_HEADER_BYTES + message.length);
-    this.#length = encodeDeliverInto(out, this.#length, sid, message);
+    this.#end = encodeDeliverInto(out, this.#end, sid, message);
   }
 
   /**
@@ -82,37 +87,41 @@ export class FrameBatch {
    */
   appendBytes(bytes: Uint8Array): void {
     const out = this.#room(bytes.length);
-    out.set(bytes, this.#length);
-    this.#length += bytes.length;
+    out.set(bytes, this.#end);
+    this.#end += bytes.length;
   }
 
   /**
-   * Takes the batched bytes and empties the batch.
+   * Takes the batched bytes and empties the batch. Later frames go after
+   * them in the same buffer (or a new one), never over them.
    *
    * @returns A view of the batched frames, owned by the caller from now on.
    */
   take(): Uint8Array {
-    const bytes = this.#buffer === undefined
-      ? new Uint8Array(0)
-      : this.#buffer.subarray(0, this.#length);
-    this.#buffer = undefined;
-    this.#length = 0;
+    if (this.#buffer === undefined) return new Uint8Array(0);
+    const bytes = this.#buffer.subarray(this.#start, this.#end);
+    this.#start = this.#end;
     return bytes;
   }
 
   /** Drops the batched bytes. */
   clear(): void {
     this.#buffer = undefined;
-    this.#length = 0;
+    this.#start = 0;
+    this.#end = 0;
   }
 
   #room(size: number): Uint8Array {
     const buffer = this.#buffer;
-    const need = this.#length + size;
-    if (buffer !== undefined && need <= buffer.length) return buffer;
-    const grown = new Uint8Array(Math.max(this.#initial, need, (buffer?.length ?? 0) * 2));
-    if (buffer !== undefined) grown.set(buffer.subarray(0, this.#length));
+    if (buffer !== undefined && this.#end + size <= buffer.length) return buffer;
+    // A new buffer; the pending bytes (not yet taken) move over, the taken
+    // ones stay with whoever holds them.
+    const pending = this.#end - this.#start;
+    const grown = new Uint8Array(Math.max(this.#initial, 2 * (pending + size)));
+    if (buffer !== undefined && pending > 0) grown.set(buffer.subarray(this.#start, this.#end));
     this.#buffer = grown;
+    this.#start = 0;
+    this.#end = pending;
     return grown;
   }
 }
