@@ -457,12 +457,14 @@ export class Client implements AsyncDisposable {
   async #read(opened: OpenConnection): Promise<void> {
     let error: Error | undefined;
     try {
+      let frames = opened.pending;
       while (true) {
-        const { value: frame, done } = await opened.reader.read();
+        for (let i = 0; i < frames.length; i++) this.#dispatch(frames[i]);
+        const { value, done } = await opened.reader.read();
         if (done) break;
         this.#activity++;
         this.#pingsOut = 0;
-        this.#dispatch(frame);
+        frames = value;
       }
     } catch (cause) {
       error = cause instanceof Error ? cause : new Error(String(cause));

@@ -2,7 +2,7 @@
 // This module is browser compatible.
 
 import { FrameBatch } from "../protocol/frame_batch.ts";
-import { FrameDecoder } from "../protocol/frame_decoder.ts";
+import { FrameChunkDecoder } from "../protocol/frame_chunk_decoder.ts";
 import { isMbErrorCode, MbError, type MbErrorCode } from "../protocol/errors.ts";
 import { type Frame, FrameType, PROTOCOL_VERSION, type ServerInfo } from "../protocol/frames.ts";
 import type { ConnectOptions } from "./options.ts";
@@ -22,8 +22,10 @@ export interface OpenConnection {
   transport: Transport;
   /** Its writer. */
   writer: WritableStreamDefaultWriter<Uint8Array>;
-  /** Its decoded frames, after the info frame. */
-  reader: ReadableStreamDefaultReader<Frame>;
+  /** Its decoded frames, one array per chunk read. */
+  reader: ReadableStreamDefaultReader<Frame[]>;
+  /** Frames that arrived in the same chunk as the info frame. */
+  pending: Frame[];
   /** The server's info. */
   info: ServerInfo;
 }
@@ -73,7 +75,7 @@ export async function openConnection(
     ]);
     const writer = transport.writable.getWriter();
     const reader = transport.readable
-      .pipeThrough(new FrameDecoder({ maxFrameBytes: MAX_FRAME_BYTES }))
+      .pipeThrough(new FrameChunkDecoder({ maxFrameBytes: MAX_FRAME_BYTES }))
       .getReader();
     const hello = new FrameBatch({ initialBytes: 256 });
     hello.append({
@@ -89,7 +91,7 @@ export async function openConnection(
         `Cannot connect to ${server.href}: closed during the handshake`,
       );
     }
-    const frame = first.value;
+    const frame = first.value[0];
     if (frame.type === FrameType.Error) {
       throw new MbError(asErrorCode(frame.code), frame.message);
     }
@@ -105,7 +107,7 @@ export async function openConnection(
         `Cannot connect to ${server.href}: server speaks version ${frame.version}`,
       );
     }
-    return { server, transport, writer, reader, info: frame.info };
+    return { server, transport, writer, reader, info: frame.info, pending: first.value.slice(1) };
   } catch (error) {
     try {
       transport?.close();

@@ -45,6 +45,7 @@ export {
   type MbErrorCode,
 } from "./errors.ts";
 export { FrameBatch, type FrameBatchOptions } from "./frame_batch.ts";
+export { FrameChunkDecoder } from "./frame_chunk_decoder.ts";
 export { FrameDecoder, type FrameDecoderOptions } from "./frame_decoder.ts";
 export {
   DEFAULT_MAX_FRAME_BYTES,

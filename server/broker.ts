@@ -71,7 +71,7 @@ export interface BrokerOptions {
    * Outbound bytes buffered per connection before the slow-consumer policy
    * applies.
    *
-   * @default {8388608}
+   * @default {67108864}
    */
   maxPendingBytes?: number;
   /**
@@ -185,7 +185,7 @@ export class Broker implements AsyncDisposable {
       maxFrameBytes,
       maxPayloadBytes,
       maxSubscriptions,
-      maxPendingBytes: options.maxPendingBytes ?? 8 * 1024 * 1024,
+      maxPendingBytes: options.maxPendingBytes ?? 64 * 1024 * 1024,
       slowConsumer: options.slowConsumer ?? "disconnect",
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
       token: options.token,

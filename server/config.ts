@@ -64,7 +64,7 @@ const SETTINGS: readonly Setting[] = [
     flag: "max-pending",
     key: "maxPending",
     kind: "number",
-    help: "outbound bytes buffered per connection (default 8388608)",
+    help: "outbound bytes buffered per connection (default 67108864)",
   },
   {
     flag: "slow-consumer",

@@ -5,7 +5,7 @@ import {
   type ErrorFrame,
   type Frame,
   FrameBatch,
-  FrameDecoder,
+  FrameChunkDecoder,
   FrameType,
   MbError,
   type MbErrorCode,
@@ -199,16 +199,17 @@ export class Session implements Subscriber {
   async #readLoop(): Promise<void> {
     // preventCancel: a decoding error must not close the socket before the
     // error frame is written.
-    const frames = this.#conn.readable.pipeThrough(
-      new FrameDecoder({ maxFrameBytes: this.#options.maxFrameBytes }),
+    // One array of frames per chunk read: one promise per chunk, not per frame.
+    const chunks = this.#conn.readable.pipeThrough(
+      new FrameChunkDecoder({ maxFrameBytes: this.#options.maxFrameBytes }),
       { preventCancel: true },
     );
     try {
-      for await (const frame of frames) {
+      for await (const frames of chunks) {
         if (this.#closing) break;
         this.activity++;
         this.pingsOut = 0;
-        this.#handle(frame);
+        for (let i = 0; i < frames.length && !this.#closing; i++) this.#handle(frames[i]);
       }
     } catch (error) {
       if (error instanceof MbError && !this.#closing) {
