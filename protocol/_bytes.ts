@@ -90,3 +90,22 @@ export function writeU32(out: Uint8Array, at: number, value: number): number {
   out[at + 3] = value;
   return at + 4;
 }
+
+/** Largest `u64` value mb sends: offsets and times stay safe integers. */
+export const MAX_U64_SAFE = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Reads a big-endian unsigned 64-bit integer as a number; returns -1 when it
+ * is larger than `Number.MAX_SAFE_INTEGER`.
+ */
+export function readU64(bytes: Uint8Array, at: number): number {
+  const high = readU32(bytes, at);
+  if (high > 0x1fffff) return -1;
+  return high * 0x100000000 + readU32(bytes, at + 4);
+}
+
+/** Writes a non-negative safe integer as a big-endian u64; returns the next offset. */
+export function writeU64(out: Uint8Array, at: number, value: number): number {
+  writeU32(out, at, Math.floor(value / 0x100000000));
+  return writeU32(out, at + 4, value >>> 0);
+}

@@ -1,9 +1,9 @@
 // Copyright mb authors. MIT license.
 // This module is browser compatible.
 
-import { readU16, readU32, readUtf8 } from "./_bytes.ts";
+import { readU16, readU32, readU64, readUtf8 } from "./_bytes.ts";
 import { MbError } from "./errors.ts";
-import { type Frame, FrameType } from "./frames.ts";
+import { AckAction, type Frame, FrameType, START_KINDS } from "./frames.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -23,7 +23,8 @@ const EMPTY = new Uint8Array(0);
  * ```
  */
 export function isKnownFrameType(type: number): boolean {
-  return type >= FrameType.Hello && type <= FrameType.Goodbye;
+  return (type >= FrameType.Hello && type <= FrameType.Goodbye) ||
+    (type >= FrameType.Command && type <= FrameType.QueueSend);
 }
 
 /**
@@ -122,6 +123,122 @@ export function decodeFrame(type: number, body: Uint8Array): Frame {
     case FrameType.Info:
       need(body, 1, type);
       return { type: FrameType.Info, version: body[0], info: readJson(body, type) };
+    case FrameType.Command: {
+      need(body, 6, type);
+      const opEnd = stringEnd(body, 4, type);
+      return {
+        type: FrameType.Command,
+        requestId: readU32(body, 0),
+        op: readUtf8(body, 6, opEnd),
+        args: readJsonValue(body, opEnd, type),
+      };
+    }
+    case FrameType.StreamSubscribe: {
+      need(body, 12, type);
+      const streamEnd = stringEnd(body, 8, type);
+      const patternEnd = stringEnd(body, streamEnd, type);
+      exactly(body, patternEnd + 13, type);
+      const kind = START_KINDS[body[patternEnd]];
+      const value = u64(body, patternEnd + 1, type);
+      if (kind === undefined) throw malformed(type, `unknown start kind ${body[patternEnd]}`);
+      return {
+        type: FrameType.StreamSubscribe,
+        requestId: readU32(body, 0),
+        sid: readU32(body, 4),
+        stream: readUtf8(body, 10, streamEnd),
+        pattern: readUtf8(body, streamEnd + 2, patternEnd),
+        start: kind === "offset" || kind === "time" ? { kind, value } : { kind },
+        credit: readU32(body, patternEnd + 9),
+      };
+    }
+    case FrameType.StreamDeliver: {
+      need(body, 20, type);
+      const m = readMessage(body.subarray(20), type);
+      return {
+        type: FrameType.StreamDeliver,
+        sid: readU32(body, 0),
+        offset: u64(body, 4, type),
+        timestamp: u64(body, 12, type),
+        topic: m.topic,
+        replyTo: m.replyTo,
+        headers: m.headers,
+        payload: m.payload,
+      };
+    }
+    case FrameType.Credit:
+      exactly(body, 8, type);
+      return { type: FrameType.Credit, sid: readU32(body, 0), credit: readU32(body, 4) };
+    case FrameType.QueueConsume: {
+      need(body, 10, type);
+      const queueEnd = stringEnd(body, 8, type);
+      exactly(body, queueEnd + 4, type);
+      return {
+        type: FrameType.QueueConsume,
+        requestId: readU32(body, 0),
+        sid: readU32(body, 4),
+        queue: readUtf8(body, 10, queueEnd),
+        prefetch: readU32(body, queueEnd),
+      };
+    }
+    case FrameType.QueueDeliver: {
+      need(body, 24, type);
+      const m = readMessage(body.subarray(24), type);
+      return {
+        type: FrameType.QueueDeliver,
+        sid: readU32(body, 0),
+        messageId: u64(body, 4, type),
+        deliveryCount: readU32(body, 12),
+        timestamp: u64(body, 16, type),
+        topic: m.topic,
+        replyTo: m.replyTo,
+        headers: m.headers,
+        payload: m.payload,
+      };
+    }
+    case FrameType.Ack: {
+      need(body, 6, type);
+      const queueEnd = stringEnd(body, 4, type);
+      exactly(body, queueEnd + 13, type);
+      const action = body[queueEnd + 8];
+      if (action !== AckAction.Ack && action !== AckAction.Nack) {
+        throw malformed(type, `unknown ack action ${action}`);
+      }
+      return {
+        type: FrameType.Ack,
+        requestId: readU32(body, 0),
+        queue: readUtf8(body, 6, queueEnd),
+        messageId: u64(body, queueEnd, type),
+        action,
+        delayMs: readU32(body, queueEnd + 9),
+      };
+    }
+    case FrameType.Fetch: {
+      need(body, 10, type);
+      const queueEnd = stringEnd(body, 8, type);
+      exactly(body, queueEnd + 8, type);
+      return {
+        type: FrameType.Fetch,
+        requestId: readU32(body, 0),
+        sid: readU32(body, 4),
+        queue: readUtf8(body, 10, queueEnd),
+        max: readU32(body, queueEnd),
+        waitMs: readU32(body, queueEnd + 4),
+      };
+    }
+    case FrameType.QueueSend: {
+      need(body, 6, type);
+      const queueEnd = stringEnd(body, 4, type);
+      const m = readMessage(body.subarray(queueEnd), type);
+      return {
+        type: FrameType.QueueSend,
+        requestId: readU32(body, 0),
+        queue: readUtf8(body, 6, queueEnd),
+        topic: m.topic,
+        replyTo: m.replyTo,
+        headers: m.headers,
+        payload: m.payload,
+      };
+    }
     default:
       throw new MbError("FRAME_UNKNOWN", `Cannot decode frame: unknown type ${type}`);
   }
@@ -171,6 +288,24 @@ function readJson<T>(body: Uint8Array, type: number): T {
       { cause },
     );
   }
+}
+
+function readJsonValue(body: Uint8Array, start: number, type: number): unknown {
+  try {
+    return JSON.parse(readUtf8(body, start, body.length));
+  } catch (cause) {
+    throw new MbError(
+      "FRAME_MALFORMED",
+      `Cannot decode frame of type ${type}: arguments are not JSON`,
+      { cause },
+    );
+  }
+}
+
+function u64(body: Uint8Array, at: number, type: number): number {
+  const value = readU64(body, at);
+  if (value < 0) throw malformed(type, "64-bit value beyond 2^53");
+  return value;
 }
 
 function need(body: Uint8Array, bytes: number, type: number): void {

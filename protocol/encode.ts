@@ -1,9 +1,9 @@
 // Copyright mb authors. MIT license.
 // This module is browser compatible.
 
-import { toUtf8, utf8Length, writeU16, writeU32, writeUtf8 } from "./_bytes.ts";
+import { toUtf8, utf8Length, writeU16, writeU32, writeU64, writeUtf8 } from "./_bytes.ts";
 import { MbError } from "./errors.ts";
-import { type Frame, FrameType } from "./frames.ts";
+import { type Frame, FrameType, START_KINDS } from "./frames.ts";
 
 /** Bytes before a deliver frame's message section: length, type, sid. */
 export const DELIVER_HEADER_BYTES = 9;
@@ -94,6 +94,56 @@ export function encodeInto(frame: Frame, out: Uint8Array, offset: number): numbe
       return at;
     case FrameType.Goodbye:
       return writeUtf8(frame.reason, utf8Length(frame.reason), out, at);
+    case FrameType.Command: {
+      at = writeU32(out, at, frame.requestId);
+      at = writeString(frame.op, out, at);
+      const json = toUtf8(JSON.stringify(frame.args ?? null));
+      out.set(json, at);
+      return at + json.length;
+    }
+    case FrameType.StreamSubscribe:
+      at = writeU32(out, at, frame.requestId);
+      at = writeU32(out, at, frame.sid);
+      at = writeString(frame.stream, out, at);
+      at = writeString(frame.pattern, out, at);
+      out[at++] = START_KINDS.indexOf(frame.start.kind);
+      at = writeU64(out, at, "value" in frame.start ? frame.start.value : 0);
+      return writeU32(out, at, frame.credit);
+    case FrameType.StreamDeliver:
+      at = writeU32(out, at, frame.sid);
+      at = writeU64(out, at, frame.offset);
+      at = writeU64(out, at, frame.timestamp);
+      return writeMessage(frame.topic, frame.replyTo, frame.headers, frame.payload, out, at);
+    case FrameType.Credit:
+      at = writeU32(out, at, frame.sid);
+      return writeU32(out, at, frame.credit);
+    case FrameType.QueueConsume:
+      at = writeU32(out, at, frame.requestId);
+      at = writeU32(out, at, frame.sid);
+      at = writeString(frame.queue, out, at);
+      return writeU32(out, at, frame.prefetch);
+    case FrameType.QueueDeliver:
+      at = writeU32(out, at, frame.sid);
+      at = writeU64(out, at, frame.messageId);
+      at = writeU32(out, at, frame.deliveryCount);
+      at = writeU64(out, at, frame.timestamp);
+      return writeMessage(frame.topic, frame.replyTo, frame.headers, frame.payload, out, at);
+    case FrameType.Ack:
+      at = writeU32(out, at, frame.requestId);
+      at = writeString(frame.queue, out, at);
+      at = writeU64(out, at, frame.messageId);
+      out[at++] = frame.action;
+      return writeU32(out, at, frame.delayMs);
+    case FrameType.Fetch:
+      at = writeU32(out, at, frame.requestId);
+      at = writeU32(out, at, frame.sid);
+      at = writeString(frame.queue, out, at);
+      at = writeU32(out, at, frame.max);
+      return writeU32(out, at, frame.waitMs);
+    case FrameType.QueueSend:
+      at = writeU32(out, at, frame.requestId);
+      at = writeString(frame.queue, out, at);
+      return writeMessage(frame.topic, frame.replyTo, frame.headers, frame.payload, out, at);
   }
 }
 
@@ -189,6 +239,26 @@ function bodyLength(frame: Frame): number {
       return 0;
     case FrameType.Goodbye:
       return utf8Length(frame.reason);
+    case FrameType.Command:
+      return 4 + stringLength(frame.op) + utf8Length(JSON.stringify(frame.args ?? null));
+    case FrameType.StreamSubscribe:
+      return 8 + stringLength(frame.stream) + stringLength(frame.pattern) + 1 + 8 + 4;
+    case FrameType.StreamDeliver:
+      return 4 + 8 + 8 + messageLength(frame.topic, frame.replyTo, frame.headers, frame.payload);
+    case FrameType.Credit:
+      return 8;
+    case FrameType.QueueConsume:
+      return 8 + stringLength(frame.queue) + 4;
+    case FrameType.QueueDeliver:
+      return 4 + 8 + 4 + 8 +
+        messageLength(frame.topic, frame.replyTo, frame.headers, frame.payload);
+    case FrameType.Ack:
+      return 4 + stringLength(frame.queue) + 8 + 1 + 4;
+    case FrameType.Fetch:
+      return 8 + stringLength(frame.queue) + 8;
+    case FrameType.QueueSend:
+      return 4 + stringLength(frame.queue) +
+        messageLength(frame.topic, frame.replyTo, frame.headers, frame.payload);
     default:
       throw new MbError(
         "FRAME_UNKNOWN",

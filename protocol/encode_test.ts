@@ -284,7 +284,7 @@ Deno.test("decodeFrame rejects bodies that do not fit their type", () => {
 });
 
 Deno.test("decodeFrame rejects an unknown type", () => {
-  for (const type of [0, 12, 0x10, 0x3f, 0xff]) {
+  for (const type of [0, 12, 0x0f, 0x19, 0x3f, 0xff]) {
     assert.throws(() => decodeFrame(type, new Uint8Array(0)), isCode("FRAME_UNKNOWN"));
   }
 });

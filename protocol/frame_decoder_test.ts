@@ -429,7 +429,7 @@ Deno.test("FrameDecoder rejects a declared length of 0", async () => {
 });
 
 Deno.test("FrameDecoder rejects an unknown type byte", async () => {
-  for (const type of [0, 12, 0x10, 0x3f, 0x7f, 0xff]) {
+  for (const type of [0, 12, 0x0f, 0x19, 0x3f, 0x7f, 0xff]) {
     const bytes = new Uint8Array([0, 0, 0, 3, type, 1, 2]);
     await assertDecodeFails([bytes], "FRAME_UNKNOWN");
     // Split after the type byte: the error must not wait for the body.

@@ -26,8 +26,9 @@ export const DEFAULT_MAX_FRAME_BYTES: number = DEFAULT_MAX_PAYLOAD_BYTES +
   MAX_FRAME_OVERHEAD;
 
 /**
- * Frame kinds, one byte on the wire. 0x10 to 0x3f are reserved for the durable
- * operations (streams, queues, fetch, ack); see `PROTOCOL.md`.
+ * Frame kinds, one byte on the wire: 1 to 11 for core pub/sub, 0x10 and up
+ * (to 0x3f) for the durable operations (streams, queues, fetch, ack); see
+ * `PROTOCOL.md`.
  *
  * @example
  * ```ts
@@ -49,6 +50,15 @@ export const FrameType = {
   Ping: 9,
   Pong: 10,
   Goodbye: 11,
+  Command: 0x10,
+  StreamSubscribe: 0x11,
+  StreamDeliver: 0x12,
+  Credit: 0x13,
+  QueueConsume: 0x14,
+  QueueDeliver: 0x15,
+  Ack: 0x16,
+  Fetch: 0x17,
+  QueueSend: 0x18,
 } as const;
 
 /** One of the values of {@linkcode FrameType}. */
@@ -205,6 +215,183 @@ export interface GoodbyeFrame {
   reason: string;
 }
 
+/** Client to server: an administrative operation with JSON arguments. */
+export interface CommandFrame {
+  /** {@linkcode FrameType.Command} */
+  type: typeof FrameType.Command;
+  /** Non-zero; the ok frame carries the JSON result. */
+  requestId: number;
+  /** The operation, like `"stream.create"` (see `PROTOCOL.md`). */
+  op: string;
+  /** The operation's arguments, JSON on the wire. */
+  args: unknown;
+}
+
+/** Where a stream reader starts. */
+export type StreamStart =
+  | { kind: "new" }
+  | { kind: "first" }
+  | { kind: "last" }
+  | { kind: "offset"; value: number }
+  | { kind: "time"; value: number };
+
+/**
+ * Stream start kinds in wire order: the byte of a stream subscribe frame is
+ * the index into this list.
+ */
+export const START_KINDS: readonly StreamStart["kind"][] = [
+  "new",
+  "first",
+  "last",
+  "offset",
+  "time",
+];
+
+/** Client to server: read a stream from a position, then live. */
+export interface StreamSubscribeFrame {
+  /** {@linkcode FrameType.StreamSubscribe} */
+  type: typeof FrameType.StreamSubscribe;
+  /** Non-zero asks for an ok (or error) frame. */
+  requestId: number;
+  /** The client's id for this reader, shared with core subscriptions. */
+  sid: number;
+  /** The stream's name. */
+  stream: string;
+  /** Only messages whose topic matches; empty for all. */
+  pattern: string;
+  /** Where to start. */
+  start: StreamStart;
+  /** Messages the server may send before the client grants more credit. */
+  credit: number;
+}
+
+/** Server to client: a stream message with its offset. */
+export interface StreamDeliverFrame {
+  /** {@linkcode FrameType.StreamDeliver} */
+  type: typeof FrameType.StreamDeliver;
+  /** The reader. */
+  sid: number;
+  /** The message's offset in the stream. */
+  offset: number;
+  /** When the stream stored it, in milliseconds since the epoch. */
+  timestamp: number;
+  /** The topic it was published to. */
+  topic: string;
+  /** Where replies go; empty for none. */
+  replyTo: string;
+  /** The encoded header block, or `undefined`. */
+  headers: Uint8Array | undefined;
+  /** The payload. */
+  payload: Uint8Array;
+}
+
+/** Client to server: let a stream reader or queue consumer receive more. */
+export interface CreditFrame {
+  /** {@linkcode FrameType.Credit} */
+  type: typeof FrameType.Credit;
+  /** The reader or consumer. */
+  sid: number;
+  /** Messages added to its credit. */
+  credit: number;
+}
+
+/** Client to server: consume a queue (push). */
+export interface QueueConsumeFrame {
+  /** {@linkcode FrameType.QueueConsume} */
+  type: typeof FrameType.QueueConsume;
+  /** Non-zero asks for an ok (or error) frame. */
+  requestId: number;
+  /** The client's id for this consumer. */
+  sid: number;
+  /** The queue. */
+  queue: string;
+  /** Most unacknowledged messages this consumer holds at once. */
+  prefetch: number;
+}
+
+/** Server to client: a queue message for a consumer or a fetch. */
+export interface QueueDeliverFrame {
+  /** {@linkcode FrameType.QueueDeliver} */
+  type: typeof FrameType.QueueDeliver;
+  /** The consumer, or the fetch's sid. */
+  sid: number;
+  /** The message's id in its queue, for ack and nack. */
+  messageId: number;
+  /** How many times it has been delivered, this time included. */
+  deliveryCount: number;
+  /** When the queue stored it, in milliseconds since the epoch. */
+  timestamp: number;
+  /** The topic it was published to (the queue's name for a direct send). */
+  topic: string;
+  /** Where replies go; empty for none. */
+  replyTo: string;
+  /** The encoded header block, or `undefined`. */
+  headers: Uint8Array | undefined;
+  /** The payload. */
+  payload: Uint8Array;
+}
+
+/** What an ack frame does. */
+export const AckAction = {
+  /** Done: remove the message. */
+  Ack: 0,
+  /** Not done: deliver it again (after a delay). */
+  Nack: 1,
+} as const;
+
+/** One of the values of {@linkcode AckAction}. */
+export type AckAction = typeof AckAction[keyof typeof AckAction];
+
+/** Client to server: settle a queue message. */
+export interface AckFrame {
+  /** {@linkcode FrameType.Ack} */
+  type: typeof FrameType.Ack;
+  /** Non-zero asks for an ok (or error) frame. */
+  requestId: number;
+  /** The queue. */
+  queue: string;
+  /** The message. */
+  messageId: number;
+  /** Ack or nack. */
+  action: AckAction;
+  /** For a nack: wait this long before redelivering. */
+  delayMs: number;
+}
+
+/** Client to server: pull up to `max` queue messages (long poll). */
+export interface FetchFrame {
+  /** {@linkcode FrameType.Fetch} */
+  type: typeof FrameType.Fetch;
+  /** Non-zero; the ok frame ends the fetch. */
+  requestId: number;
+  /** The sid the deliveries of this fetch carry. */
+  sid: number;
+  /** The queue. */
+  queue: string;
+  /** Most messages to return. */
+  max: number;
+  /** How long to wait for the first message. */
+  waitMs: number;
+}
+
+/** Client to server: put a message on a queue directly. */
+export interface QueueSendFrame {
+  /** {@linkcode FrameType.QueueSend} */
+  type: typeof FrameType.QueueSend;
+  /** Non-zero asks for an ok (or error) frame once stored. */
+  requestId: number;
+  /** The queue. */
+  queue: string;
+  /** A topic to record with the message; empty for the queue's name. */
+  topic: string;
+  /** Where replies go; empty for none. */
+  replyTo: string;
+  /** The encoded header block, or `undefined`. */
+  headers: Uint8Array | undefined;
+  /** The payload. */
+  payload: Uint8Array;
+}
+
 /** Any frame of the protocol. */
 export type Frame =
   | HelloFrame
@@ -217,4 +404,13 @@ export type Frame =
   | ErrorFrame
   | PingFrame
   | PongFrame
-  | GoodbyeFrame;
+  | GoodbyeFrame
+  | CommandFrame
+  | StreamSubscribeFrame
+  | StreamDeliverFrame
+  | CreditFrame
+  | QueueConsumeFrame
+  | QueueDeliverFrame
+  | AckFrame
+  | FetchFrame
+  | QueueSendFrame;

@@ -48,10 +48,15 @@ export { FrameBatch, type FrameBatchOptions } from "./frame_batch.ts";
 export { FrameChunkDecoder } from "./frame_chunk_decoder.ts";
 export { FrameDecoder, type FrameDecoderOptions } from "./frame_decoder.ts";
 export {
+  AckAction,
+  type AckFrame,
+  type CommandFrame,
+  type CreditFrame,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_PAYLOAD_BYTES,
   type DeliverFrame,
   type ErrorFrame,
+  type FetchFrame,
   type Frame,
   FrameType,
   type GoodbyeFrame,
@@ -66,7 +71,14 @@ export {
   type PongFrame,
   PROTOCOL_VERSION,
   type PublishFrame,
+  type QueueConsumeFrame,
+  type QueueDeliverFrame,
+  type QueueSendFrame,
   type ServerInfo,
+  START_KINDS,
+  type StreamDeliverFrame,
+  type StreamStart,
+  type StreamSubscribeFrame,
   type SubscribeFrame,
   type UnsubscribeFrame,
 } from "./frames.ts";
