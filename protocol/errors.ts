@@ -30,6 +30,8 @@ export type MbErrorCode =
   | "TIMEOUT"
   | "INVALID_ARGUMENT"
   | "UNSUPPORTED_TRANSPORT"
+  | "STORAGE_FAILED"
+  | "STORAGE_FULL"
   | "INTERNAL";
 
 /**
@@ -66,6 +68,8 @@ export const MB_ERROR_CODES: readonly MbErrorCode[] = [
   "TIMEOUT",
   "INVALID_ARGUMENT",
   "UNSUPPORTED_TRANSPORT",
+  "STORAGE_FAILED",
+  "STORAGE_FULL",
   "INTERNAL",
 ];
 
