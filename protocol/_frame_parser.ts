@@ -5,6 +5,9 @@ import { decodeFrame, isKnownFrameType } from "./decode.ts";
 import { MbError } from "./errors.ts";
 import type { Frame } from "./frames.ts";
 
+/** First buffer size for a frame split across chunks. */
+const SPLIT_FRAME_START_BYTES = 65536;
+
 /** Receives each decoded frame: a stream controller, or an array. */
 export type FrameSink = { enqueue(frame: Frame): void } | Frame[];
 
@@ -20,6 +23,8 @@ export class FrameParser {
   #headFilled = 0;
   /** The frame being gathered across chunks: type byte then body. */
   #frame: Uint8Array | undefined;
+  /** Declared length of the frame being gathered. */
+  #frameLength = 0;
   #frameFilled = 0;
 
   constructor(maxFrameBytes: number) {
@@ -61,7 +66,7 @@ export class FrameParser {
   end(): void {
     if (this.#headFilled > 0 || this.#frame !== undefined) {
       const have = this.#frame === undefined ? this.#headFilled : 4 + this.#frameFilled;
-      const want = this.#frame === undefined ? 4 : 4 + this.#frame.length;
+      const want = this.#frame === undefined ? 4 : 4 + this.#frameLength;
       this.#frame = undefined;
       this.#headFilled = 0;
       throw new MbError(
@@ -82,23 +87,34 @@ export class FrameParser {
   }
 
   #startFrame(length: number): void {
-    this.#frame = new Uint8Array(length);
+    // Up to 64 KiB at once; a larger frame's buffer grows as its bytes
+    // arrive, so a declared length alone cannot make the parser reserve
+    // maxFrameBytes (a cheap attack before the handshake).
+    this.#frame = new Uint8Array(Math.min(length, SPLIT_FRAME_START_BYTES));
+    this.#frameLength = length;
     this.#frameFilled = 0;
   }
 
   /** Copies bytes into the pending frame; emits it when complete. */
   #fill(chunk: Uint8Array, i: number, sink: FrameSink): number {
-    const frame = this.#frame!;
-    const take = Math.min(frame.length - this.#frameFilled, chunk.length - i);
-    frame.set(chunk.subarray(i, i + take), this.#frameFilled);
-    if (this.#frameFilled === 0 && take > 0 && !isKnownFrameType(frame[0])) {
+    let frame = this.#frame!;
+    const length = this.#frameLength;
+    const filled = this.#frameFilled;
+    const take = Math.min(length - filled, chunk.length - i);
+    if (filled + take > frame.length) {
+      const grown = new Uint8Array(Math.min(length, Math.max(2 * frame.length, filled + take)));
+      grown.set(frame.subarray(0, filled));
+      frame = this.#frame = grown;
+    }
+    frame.set(chunk.subarray(i, i + take), filled);
+    if (filled === 0 && take > 0 && !isKnownFrameType(frame[0])) {
       this.#frame = undefined;
       throw unknownType(frame[0]);
     }
-    this.#frameFilled += take;
-    if (this.#frameFilled === frame.length) {
+    this.#frameFilled = filled + take;
+    if (this.#frameFilled === length) {
       this.#frame = undefined;
-      emit(sink, decodeFrame(frame[0], frame.subarray(1)));
+      emit(sink, decodeFrame(frame[0], frame.subarray(1, length)));
     }
     return i + take;
   }

@@ -36,7 +36,15 @@ interface Match {
 }
 
 const EMPTY_MATCH: Match = { all: [], groups: [] };
-const MAX_CACHED_TOPICS = 16384;
+/**
+ * The match cache holds at most this many route references in total (not
+ * topics): a match with many routes (10,000 members of one queue group, say)
+ * costs its size, so no pattern of subscriptions and topics can make the
+ * cache large.
+ */
+const MAX_CACHED_ROUTES = 262144;
+/** A match with more routes than this is computed each time, not cached. */
+const MAX_ROUTES_PER_CACHED_MATCH = 4096;
 
 /** Counters of a {@linkcode Router}. */
 export interface RouterStats {
@@ -71,6 +79,7 @@ export interface RouterStats {
 export class Router {
   #trie = new TopicTrie<Route>();
   #cache = new Map<string, Match>();
+  #cachedRoutes = 0;
   #scratch: Route[] = [];
   #messagesIn = 0;
   #messagesOut = 0;
@@ -82,7 +91,7 @@ export class Router {
    */
   add(route: Route): void {
     this.#trie.add(route.pattern, route);
-    this.#cache.clear();
+    this.#clearCache();
   }
 
   /**
@@ -93,7 +102,7 @@ export class Router {
    */
   remove(route: Route): boolean {
     const removed = this.#trie.remove(route.pattern, route);
-    if (removed) this.#cache.clear();
+    if (removed) this.#clearCache();
     return removed;
   }
 
@@ -171,8 +180,23 @@ export class Router {
       }
       routes.length = 0;
     }
-    if (this.#cache.size >= MAX_CACHED_TOPICS) this.#cache.clear();
-    this.#cache.set(topic, match);
+    const size = match.all.length + matchedInGroups(match) + 1;
+    if (size <= MAX_ROUTES_PER_CACHED_MATCH) {
+      if (this.#cachedRoutes + size > MAX_CACHED_ROUTES) this.#clearCache();
+      this.#cache.set(topic, match);
+      this.#cachedRoutes += size;
+    }
     return match;
   }
+
+  #clearCache(): void {
+    this.#cache.clear();
+    this.#cachedRoutes = 0;
+  }
+}
+
+function matchedInGroups(match: Match): number {
+  let count = 0;
+  for (let i = 0; i < match.groups.length; i++) count += match.groups[i].length;
+  return count;
 }

@@ -186,3 +186,20 @@ Deno.test("Router stats count subscriptions, publishes and deliveries", () => {
   assert.equal(router.stats().subscriptions, 3);
   assert.equal(a.deliveries.length, 5);
 });
+
+Deno.test("Router's match cache stays small when one match holds thousands of routes", () => {
+  const router = new Router();
+  const subscriber = { deliver() {} };
+  for (let sid = 1; sid <= 5000; sid++) {
+    router.add({ sid, pattern: "#", queue: "q", subscriber });
+  }
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const before = Deno.memoryUsage().heapUsed;
+  const message = new Uint8Array(1);
+  for (let i = 0; i < 2000; i++) assert.equal(router.publish(`t${i}`, message), 1);
+  gc?.();
+  const grown = Deno.memoryUsage().heapUsed - before;
+  // Caching each of those matches would hold 10 million route references.
+  assert.ok(grown < 16 * 1024 * 1024, `heap grew by ${grown} bytes`);
+});

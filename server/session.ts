@@ -210,6 +210,11 @@ export class Session implements Subscriber {
         this.activity++;
         this.pingsOut = 0;
         for (let i = 0; i < frames.length && !this.#closing; i++) this.#handle(frames[i]);
+        // Answers (ok, error, pong) are never dropped, so bound them by
+        // reading no further until the client has taken what it was sent.
+        if (this.#batch.byteLength + this.#inFlightBytes > this.#options.maxPendingBytes) {
+          await this.#whenFlushed();
+        }
       }
     } catch (error) {
       if (error instanceof MbError && !this.#closing) {
@@ -432,6 +437,15 @@ export class Session implements Subscriber {
     );
   }
 
+  /** Resolves when everything queued has been written (or the connection closed). */
+  #whenFlushed(): Promise<void> {
+    if (this.#closed || (!this.#writing && this.#batch.byteLength === 0)) {
+      return Promise.resolve();
+    }
+    this.#schedule();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+  }
+
   async #closeAfterFlush(timeoutMs = 2000): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
@@ -462,6 +476,9 @@ export class Session implements Subscriber {
     } catch {
       // Already closed by the peer.
     }
+    const waiters = this.#flushWaiters;
+    this.#flushWaiters = [];
+    for (const wake of waiters) wake();
     this.#closedResolve();
   }
 

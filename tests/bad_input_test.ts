@@ -337,3 +337,58 @@ Deno.test("Broker survives 10,000 connections opened and dropped; memory returns
     }
   }
 });
+
+Deno.test("Broker stops reading from a client that never reads its answers", async () => {
+  await using broker = await startBroker({ maxPendingBytes: 64 * 1024 });
+  await using raw = await RawClient.open(broker.url);
+  // Each unsubscribe of an unknown sid earns an error frame 4x its size.
+  const frame = encodeFrame({ type: FrameType.Unsubscribe, requestId: 0, sid: 123456 });
+  const chunk = new Uint8Array(frame.length * 4096);
+  for (let i = 0; i < 4096; i++) chunk.set(frame, i * frame.length);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const before = Deno.memoryUsage();
+  let written = 0;
+  let stalled = false;
+  let pending: Promise<unknown> | undefined;
+  while (written < 32 * 1024 * 1024) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    pending = raw.conn.write(chunk).catch(() => {});
+    const progressed = await Promise.race([
+      pending.then(() => true),
+      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), 500)),
+    ]);
+    clearTimeout(timer);
+    if (!progressed) {
+      stalled = true;
+      break;
+    }
+    written += chunk.length;
+  }
+  gc?.();
+  const during = Deno.memoryUsage();
+  const grown = during.heapUsed + during.external - before.heapUsed - before.external;
+  assert.ok(stalled, `the broker kept reading: ${written} bytes taken`);
+  assert.ok(grown < 8 * 1024 * 1024, `memory grew by ${grown} bytes while stalled`);
+  await raw[Symbol.asyncDispose]();
+  await pending;
+  await eventually(() => broker.stats().connections === 0, 5000, "connection closed");
+});
+
+Deno.test("Broker does not reserve maxFrameBytes for a declared length alone", async () => {
+  await using broker = await startBroker({ maxPayloadBytes: 64 * 1024 * 1024 });
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const before = Deno.memoryUsage().external;
+  const { hostname, port } = new URL(broker.url);
+  const conns = await Promise.all(
+    Array.from({ length: 50 }, () => Deno.connect({ hostname, port: Number(port) })),
+  );
+  // A length of 64 MiB and a type byte, then silence.
+  await Promise.all(conns.map((conn) => conn.write(new Uint8Array([4, 0, 0, 0, 1, 1]))));
+  await eventually(() => broker.stats().totalConnections === 50, 5000, "connections accepted");
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const grown = Deno.memoryUsage().external - before;
+  for (const conn of conns) conn.close();
+  assert.ok(grown < 64 * 1024 * 1024, `50 connections reserved ${grown} bytes`);
+});
