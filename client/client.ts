@@ -166,9 +166,19 @@ export class Client implements AsyncDisposable {
       }
       const headers = options?.headers === undefined ? undefined : encodeHeaders(options.headers);
       const confirm = options?.confirm === true;
-      const requestId = confirm ? this.#nextRequestId++ : 0;
-      this.#appendPublish(requestId, topic, replyTo, headers, data);
-      if (confirm) return this.#await(requestId);
+      if (confirm) {
+        // Registered before the frame is appended: see #await.
+        const requestId = this.#nextId();
+        const confirmed = this.#await(requestId);
+        try {
+          this.#appendPublish(requestId, topic, replyTo, headers, data);
+        } catch (error) {
+          this.#pending.delete(requestId);
+          throw error;
+        }
+        return confirmed;
+      }
+      this.#appendPublish(0, topic, replyTo, headers, data);
       if (this.#batch.byteLength >= HIGH_WATER_BYTES && this.#state === "connected") {
         return new Promise((resolve) => this.#drainWaiters.push(resolve));
       }
@@ -210,7 +220,9 @@ export class Client implements AsyncDisposable {
       );
     }
     this.#assertOpen();
-    const sid = this.#nextSid++;
+    let sid = this.#nextSid;
+    while (this.#subs.has(sid)) sid = sid >= 0xffffffff ? 1 : sid + 1;
+    this.#nextSid = sid >= 0xffffffff ? 1 : sid + 1;
     const sub = new Subscription(this.#owner, sid, pattern, options);
     this.#subs.set(sid, sub);
     if (this.#state === "connected") this.#sendSubscribe(sub);
@@ -239,9 +251,12 @@ export class Client implements AsyncDisposable {
     } catch (error) {
       return Promise.reject(error);
     }
-    this.#inboxSub ??= this.subscribe(this.#requests.pattern, {
-      callback: (message) => this.#requests.handle(message),
-    });
+    // Made again if the broker refused it (a subscription limit, say).
+    if (this.#inboxSub === undefined || this.#inboxSub.ended) {
+      this.#inboxSub = this.subscribe(this.#requests.pattern, {
+        callback: (message) => this.#requests.handle(message),
+      });
+    }
     const { replyTo, reply, fail } = this.#requests.start(topic, options);
     this.publish(topic, data, { headers: options?.headers, replyTo, confirm: true }).catch(fail);
     return reply;
@@ -279,6 +294,8 @@ export class Client implements AsyncDisposable {
     const subs = [...this.#subs.values()];
     const unsubscribed = subs.map((sub) => sub.unsubscribe().catch(() => {}));
     await Promise.all(unsubscribed);
+    // Lost the connection meanwhile: nothing more can be flushed.
+    if (this.#state !== "connected") return await this.close();
     await this.flush().catch(() => {});
     await this.close();
   }
@@ -313,12 +330,17 @@ export class Client implements AsyncDisposable {
 
   // The subscription's view of the client.
   #owner = {
+    reportError: (error: Error): void => {
+      if (this.#options.onStatus !== undefined) this.#options.onStatus({ type: "error", error });
+      else console.error("mb: a subscription callback threw:", error);
+    },
     unsubscribe: (sid: number): Promise<void> => {
       if (!this.#subs.delete(sid)) return RESOLVED;
       if (this.#state !== "connected") return RESOLVED;
-      const requestId = this.#nextRequestId++;
+      const requestId = this.#nextId();
+      const done = this.#await(requestId);
       this.#append({ type: FrameType.Unsubscribe, requestId, sid });
-      return this.#await(requestId).catch((error) => {
+      return done.catch((error) => {
         if (error instanceof MbError && error.code === "CONNECTION_CLOSED") return;
         throw error;
       });
@@ -326,7 +348,8 @@ export class Client implements AsyncDisposable {
   };
 
   #sendSubscribe(sub: Subscription): void {
-    const requestId = this.#nextRequestId++;
+    const requestId = this.#nextId();
+    const done = this.#await(requestId);
     this.#append({
       type: FrameType.Subscribe,
       requestId,
@@ -334,17 +357,29 @@ export class Client implements AsyncDisposable {
       pattern: sub.pattern,
       queue: sub.queue,
     });
-    this.#await(requestId).catch((error) => {
+    done.catch((error) => {
       if (error instanceof MbError && error.code === "CONNECTION_CLOSED") return;
       this.#subs.delete(sub.sid);
       sub.end(error);
     });
   }
 
+  /**
+   * Registers the answer to a request. Call it before appending the frame:
+   * an append can start a write at once (past 64 KiB), and the sequence
+   * number must say the frame was in that write.
+   */
   #await(requestId: number): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#pending.set(requestId, { seq: ++this.#seq, resolve, reject });
     });
+  }
+
+  /** The next request id: never 0, wraps within 32 bits. */
+  #nextId(): number {
+    const id = this.#nextRequestId;
+    this.#nextRequestId = id >= 0xffffffff ? 1 : id + 1;
+    return id;
   }
 
   #appendPublish(
@@ -521,9 +556,17 @@ export class Client implements AsyncDisposable {
   #connectionError: MbError | undefined;
 
   #message(frame: DeliverFrame): Message {
-    return new Message(frame.topic, frame.payload, {
+    // A small message must not pin the whole read buffer it arrived in
+    // while it waits in a subscription's queue: copy it out.
+    let payload = frame.payload;
+    let headers = frame.headers;
+    if (payload.buffer.byteLength > 8 * (payload.length + 256)) {
+      payload = payload.slice();
+      headers = headers?.slice();
+    }
+    return new Message(frame.topic, payload, {
       replyTo: frame.replyTo,
-      headerBlock: frame.headers,
+      headerBlock: headers,
       responder: this,
     });
   }
@@ -689,8 +732,8 @@ export class Client implements AsyncDisposable {
       return;
     }
     this.#pingsOut++;
-    this.#append({ type: FrameType.Ping });
     this.#pongWaiters.push({ seq: ++this.#seq, resolve() {}, reject() {} });
+    this.#append({ type: FrameType.Ping });
   }
 
   #assertOpen(): void {

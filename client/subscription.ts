@@ -28,6 +28,8 @@ export interface SubscribeOptions {
 export interface SubscriptionOwner {
   /** Ends the subscription on the server. */
   unsubscribe(sid: number): Promise<void>;
+  /** Reports an error thrown by a subscription's callback. */
+  reportError(error: Error): void;
 }
 
 /**
@@ -145,7 +147,12 @@ export class Subscription implements AsyncIterable<Message> {
 
   #hand(message: Message): void {
     if (this.#callback !== undefined) {
-      this.#callback(message);
+      try {
+        this.#callback(message);
+      } catch (error) {
+        // A throwing callback must not break the connection for everyone.
+        this.#owner.reportError(error instanceof Error ? error : new Error(String(error)));
+      }
       return;
     }
     const waiter = this.#waiter;

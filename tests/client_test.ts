@@ -171,3 +171,46 @@ Deno.test("Client.drain while reconnecting closes instead of waiting for the ser
   assert.equal(await client.closed, undefined);
   for await (const _ of sub) assert.fail("no message");
 });
+
+Deno.test("A throwing subscription callback is reported and breaks nothing else", async () => {
+  await using broker = await startBroker();
+  const errors: Error[] = [];
+  await using client = await connect(broker.url, {
+    onStatus: (event) => {
+      if (event.type === "error") errors.push(event.error);
+    },
+  });
+  const topic = uniqueTopic();
+  client.subscribe(topic, {
+    callback: (msg) => {
+      if (msg.text() === "boom") throw new Error("user bug in callback");
+    },
+  });
+  const other = client.subscribe(topic, { max: 2 });
+  await client.flush();
+  await client.publish(topic, "boom");
+  await client.publish(topic, "fine");
+  const texts: string[] = [];
+  for await (const msg of other) texts.push(msg.text());
+  assert.deepEqual(texts, ["boom", "fine"]);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0].message, /user bug/);
+  await client.flush();
+  assert.equal(broker.stats().totalConnections, 1, "no reconnect happened");
+});
+
+Deno.test("Client.request recreates its inbox after the broker refused it", async () => {
+  await using broker = await startBroker({ maxSubscriptions: 1 });
+  await using responder = await connect(broker.url);
+  const topic = uniqueTopic("svc");
+  responder.subscribe(topic, { callback: (msg) => void msg.respond("pong") });
+  await responder.flush();
+  await using client = await connect(broker.url);
+  const blocker = client.subscribe(uniqueTopic());
+  await client.flush();
+  // No room for the inbox: the request cannot get its reply.
+  await assert.rejects(client.request(topic, "ping", { timeoutMs: 200 }), { code: "TIMEOUT" });
+  await blocker.unsubscribe();
+  const reply = await client.request(topic, "ping", { timeoutMs: 2000 });
+  assert.equal(reply.text(), "pong");
+});
