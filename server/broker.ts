@@ -130,6 +130,8 @@ export interface BrokerStats {
   messagesOut: number;
   /** Deliveries dropped by the slow-consumer policy, over open connections. */
   dropped: number;
+  /** Outbound bytes queued for clients, over open connections. */
+  pendingBytes: number;
 }
 
 const MAX_PINGS_OUT = 2;
@@ -243,7 +245,12 @@ export class Broker implements AsyncDisposable {
   stats(): BrokerStats {
     const router = this.#router.stats();
     let dropped = 0;
-    for (const session of this.#sessions) dropped += session.stats().dropped;
+    let pendingBytes = 0;
+    for (const session of this.#sessions) {
+      const stats = session.stats();
+      dropped += stats.dropped;
+      pendingBytes += stats.pendingBytes;
+    }
     return {
       connections: this.#sessions.size,
       totalConnections: this.#totalConnections,
@@ -251,6 +258,7 @@ export class Broker implements AsyncDisposable {
       messagesIn: router.messagesIn,
       messagesOut: router.messagesOut,
       dropped,
+      pendingBytes,
     };
   }
 

@@ -65,6 +65,8 @@ export interface SessionStats {
   dropped: number;
   /** Subscriptions held. */
   subscriptions: number;
+  /** Outbound bytes queued or being written to this client. */
+  pendingBytes: number;
 }
 
 /**
@@ -143,6 +145,7 @@ export class Session implements Subscriber {
       messagesOut: this.#messagesOut,
       dropped: this.#dropped,
       subscriptions: this.#routes.size,
+      pendingBytes: this.#batch.byteLength + this.#inFlightBytes,
     };
   }
 
