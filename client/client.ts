@@ -195,8 +195,8 @@ export class Client implements AsyncDisposable {
    * @param options Queue group, callback, limits.
    * @returns The subscription, iterable at once; the server applies it
    * before any later publish on this connection.
-   * @throws {MbError} `TOPIC_INVALID` for a bad pattern, `CONNECTION_CLOSED`
-   * after close.
+   * @throws {MbError} `TOPIC_INVALID` for a bad pattern, `INVALID_ARGUMENT`
+   * for a bad queue group or a `max` below 1, `CONNECTION_CLOSED` after close.
    *
    * @example
    * ```ts ignore

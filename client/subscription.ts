@@ -1,7 +1,7 @@
 // Copyright mb authors. MIT license.
 // This module is browser compatible.
 
-import type { MbError } from "../protocol/errors.ts";
+import { MbError } from "../protocol/errors.ts";
 import type { Message } from "./message.ts";
 
 /** Options for `Client.subscribe`. */
@@ -90,6 +90,9 @@ export class Subscription implements AsyncIterable<Message> {
     this.queue = options.queue ?? "";
     this.#callback = options.callback;
     this.#maxPending = options.maxPending ?? 65536;
+    if (options.max !== undefined && !(options.max >= 1)) {
+      throw new MbError("INVALID_ARGUMENT", `Invalid max ${options.max}: at least 1 message`);
+    }
     this.#remaining = options.max ?? Infinity;
   }
 

@@ -126,7 +126,7 @@ export interface BrokerStats {
   subscriptions: number;
   /** Messages published. */
   messagesIn: number;
-  /** Deliveries made. */
+  /** Deliveries routed, including ones a slow consumer's policy then dropped. */
   messagesOut: number;
   /** Deliveries dropped by the slow-consumer policy, over open connections. */
   dropped: number;

@@ -52,7 +52,7 @@ export interface RouterStats {
   subscriptions: number;
   /** Messages published. */
   messagesIn: number;
-  /** Deliveries made. */
+  /** Deliveries routed (a subscriber may still drop one). */
   messagesOut: number;
 }
 

@@ -243,7 +243,7 @@ export class Session implements Subscriber {
         return;
       }
       const token = this.#options.token;
-      if (token !== undefined && frame.hello.token !== token) {
+      if (token !== undefined && !sameText(frame.hello.token ?? "", token)) {
         this.fail("AUTH_FAILED", "Authentication failed: wrong or missing token");
         return;
       }
@@ -295,7 +295,12 @@ export class Session implements Subscriber {
         this.fail("HANDSHAKE_REQUIRED", "Cannot handshake twice on one connection");
         return;
       default:
-        this.fail("FRAME_UNKNOWN", `Frame type ${frame.type} is not sent by clients`);
+        this.fail(
+          "FRAME_UNKNOWN",
+          frame.type >= FrameType.Command
+            ? `Frame type ${frame.type} (a durable operation) is not served by this broker yet`
+            : `Frame type ${frame.type} is not sent by clients`,
+        );
     }
   }
 
@@ -495,4 +500,13 @@ const EMPTY = new Uint8Array(0);
 
 function quote(text: string): string {
   return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+}
+
+/** Compares two strings in time that depends only on their lengths. */
+function sameText(given: string, expected: string): boolean {
+  let difference = given.length ^ expected.length;
+  for (let i = 0; i < expected.length; i++) {
+    difference |= (given.charCodeAt(i) | 0) ^ expected.charCodeAt(i);
+  }
+  return difference === 0;
 }

@@ -214,3 +214,11 @@ Deno.test("Client.request recreates its inbox after the broker refused it", asyn
   const reply = await client.request(topic, "ping", { timeoutMs: 2000 });
   assert.equal(reply.text(), "pong");
 });
+
+Deno.test("Client.subscribe refuses max below 1 with INVALID_ARGUMENT", async () => {
+  await using broker = await startBroker();
+  await using client = await connect(broker.url);
+  assert.throws(() => client.subscribe("a", { max: 0 }), { code: "INVALID_ARGUMENT" });
+  assert.throws(() => client.subscribe("a", { max: Number.NaN }), { code: "INVALID_ARGUMENT" });
+  assert.throws(() => client.subscribe("a", { queue: "a/b" }), { code: "INVALID_ARGUMENT" });
+});
