@@ -63,7 +63,11 @@ export async function openConnection(
   let transport: Transport | undefined;
   try {
     transport = await Promise.race([
-      factory(server, { caCerts: options.caCerts, signal: abort.signal }).catch((cause) => {
+      factory(server, { caCerts: options.caCerts, signal: abort.signal }).then((opened) => {
+        // Opened after the timeout gave up on it: nobody else will close it.
+        if (abort.signal.aborted) opened.close();
+        return opened;
+      }).catch((cause) => {
         if (cause instanceof MbError) throw cause;
         throw new MbError(
           "CONNECTION_FAILED",

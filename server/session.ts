@@ -7,6 +7,7 @@ import {
   FrameBatch,
   FrameChunkDecoder,
   FrameType,
+  MAX_TOPIC_BYTES,
   MbError,
   type MbErrorCode,
   patternProblem,
@@ -355,11 +356,12 @@ export class Session implements Subscriber {
       this.#reject(requestId, "TOPIC_INVALID", `Cannot subscribe to ${quote(pattern)}: ${problem}`);
       return;
     }
-    if (queue !== "" && (queue.includes("/") || queue.includes("+") || queue.includes("#"))) {
+    const badQueue = queueProblem(queue);
+    if (badQueue !== undefined) {
       this.#reject(
         requestId,
         "INVALID_ARGUMENT",
-        `Invalid queue group ${quote(queue)}: '/', '+' and '#' are not allowed`,
+        `Invalid queue group ${quote(queue)}: ${badQueue}`,
       );
       return;
     }
@@ -509,4 +511,14 @@ function sameText(given: string, expected: string): boolean {
     difference |= (given.charCodeAt(i) | 0) ^ expected.charCodeAt(i);
   }
   return difference === 0;
+}
+
+/** Why a queue group name is refused, or `undefined` when it is fine. */
+function queueProblem(queue: string): string | undefined {
+  if (queue === "") return undefined;
+  if (queue.includes("/") || queue.includes("+") || queue.includes("#")) {
+    return "'/', '+' and '#' are not allowed";
+  }
+  if (queue.length > MAX_TOPIC_BYTES) return `longer than ${MAX_TOPIC_BYTES} characters`;
+  return topicProblem(queue);
 }

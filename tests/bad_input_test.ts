@@ -388,3 +388,23 @@ Deno.test("Broker does not reserve maxFrameBytes for a declared length alone", a
   for (const conn of conns) conn.close();
   assert.ok(grown < 64 * 1024 * 1024, `50 connections reserved ${grown} bytes`);
 });
+
+Deno.test("Broker refuses bad queue group names with INVALID_ARGUMENT", async () => {
+  await using broker = await startBroker();
+  await using raw = await RawClient.open(broker.url);
+  const queues = ["a/b", "w+", "#", "q".repeat(1025), "bad\u0000name"];
+  for (let i = 0; i < queues.length; i++) {
+    await raw.send({
+      type: FrameType.Subscribe,
+      requestId: i + 1,
+      sid: i + 1,
+      pattern: "a",
+      queue: queues[i],
+    });
+  }
+  for (let i = 0; i < queues.length; i++) {
+    const frame = await raw.next();
+    assert.equal(frame?.type === FrameType.Error && frame.code, "INVALID_ARGUMENT");
+  }
+  assert.equal(broker.stats().subscriptions, 0);
+});
