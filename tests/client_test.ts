@@ -222,3 +222,58 @@ Deno.test("Client.subscribe refuses max below 1 with INVALID_ARGUMENT", async ()
   assert.throws(() => client.subscribe("a", { max: Number.NaN }), { code: "INVALID_ARGUMENT" });
   assert.throws(() => client.subscribe("a", { queue: "a/b" }), { code: "INVALID_ARGUMENT" });
 });
+
+Deno.test("A confirmed publish sent on a connection that drops is rejected, whatever its size", async () => {
+  // A fake broker: handshakes, then drops the connection once a publish arrives.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        const reader = conn.readable.pipeThrough(new FrameDecoder({ maxFrameBytes: 1 << 22 }))
+          .getReader();
+        try {
+          await reader.read();
+          await conn.write(encodeFrame({
+            type: FrameType.Info,
+            version: PROTOCOL_VERSION,
+            info: {
+              serverId: "fake",
+              serverVersion: "0",
+              clientId: 1,
+              maxPayloadBytes: 1 << 21,
+              maxFrameBytes: 1 << 22,
+              maxSubscriptions: 10,
+              pingIntervalMs: 30000,
+            },
+          }));
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done || value.type === FrameType.Publish) break;
+          }
+        } catch {
+          // The client went away.
+        }
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      })();
+    }
+  })();
+  // Past 64 KiB the publish starts a write at once, inside publish().
+  for (const size of [100, 100_000]) {
+    const client = await connect(`mb://127.0.0.1:${listener.addr.port}`, {
+      reconnectDelayMs: 10,
+    });
+    await assert.rejects(
+      deadline(
+        client.publish("t", new Uint8Array(size), { confirm: true }),
+        3000,
+        `confirm of ${size} bytes settles`,
+      ),
+      { code: "CONNECTION_CLOSED" },
+    );
+    await client.close();
+  }
+  listener.close();
+  await accepted.catch(() => {});
+});
