@@ -63,7 +63,8 @@ export class Client implements AsyncDisposable {
   #server: URL;
   #info: ServerInfo | undefined;
   #batch = new FrameBatch();
-  #writing = false;
+  /** The writer whose write loop is running, if any. */
+  #writingTo: WritableStreamDefaultWriter<Uint8Array> | undefined;
   #flushing: Promise<void> = RESOLVED;
   #scheduled = false;
   #drainWaiters: (() => void)[] = [];
@@ -426,12 +427,17 @@ export class Client implements AsyncDisposable {
     }
   }
 
+  /** Whether a write loop runs for the current connection. */
+  get #writing(): boolean {
+    return this.#writingTo !== undefined && this.#writingTo === this.#writer;
+  }
+
   #flushNow(): Promise<void> {
     this.#scheduled = false;
     if (this.#writing) return this.#flushing;
     const writer = this.#writer;
     if (writer === undefined) return RESOLVED;
-    this.#writing = true;
+    this.#writingTo = writer;
     this.#flushing = this.#writeLoop(writer);
     return this.#flushing;
   }
@@ -447,7 +453,9 @@ export class Client implements AsyncDisposable {
     } catch {
       // The read loop sees the broken connection and reconnects.
     } finally {
-      this.#writing = false;
+      // A loop left over from a lost connection must not clear the flag of
+      // the loop that now writes to the new one.
+      if (this.#writingTo === writer) this.#writingTo = undefined;
     }
     this.#wakeDrainWaiters();
   }
@@ -677,7 +685,6 @@ export class Client implements AsyncDisposable {
     const transport = this.#transport;
     this.#transport = undefined;
     this.#writer = undefined;
-    this.#writing = false;
     try {
       transport?.close();
     } catch {
