@@ -2,6 +2,7 @@
 // This module is browser compatible.
 
 import { utf8Length } from "./_bytes.ts";
+import { quote } from "./_text.ts";
 import { MbError } from "./errors.ts";
 import { MAX_TOPIC_BYTES } from "./frames.ts";
 
@@ -161,8 +162,4 @@ function check(text: string, wildcards: boolean): string | undefined {
     }
   }
   return undefined;
-}
-
-function quote(text: string): string {
-  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
 }

@@ -1,6 +1,7 @@
 // Copyright mb authors. MIT license.
 
 import { getLogger } from "@logtape/logtape";
+import { quote } from "../protocol/_text.ts";
 import {
   type ErrorFrame,
   type Frame,
@@ -499,10 +500,6 @@ export class Session implements Subscriber {
 }
 
 const EMPTY = new Uint8Array(0);
-
-function quote(text: string): string {
-  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
-}
 
 /** Compares two strings in time that depends only on their lengths. */
 function sameText(given: string, expected: string): boolean {

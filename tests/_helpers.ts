@@ -217,14 +217,25 @@ export async function spawnServer(
     urls,
     stdout,
     stderr: () => stderrText,
-    async [Symbol.asyncDispose]() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* exited */ }
-      await child.status;
-      // Drain stdout so the resource is released.
-      for await (const _ of stdout) { /* discard */ }
-      await stderrText;
-    },
+    [Symbol.asyncDispose]: () => stopChild(child, stdout, stderrText),
   };
+}
+
+/**
+ * Kills a child process, waits for it, drains its line reader (so the
+ * resource is released) and awaits what else reads from it.
+ */
+export async function stopChild(
+  child: Deno.ChildProcess,
+  stdout: AsyncIterable<string>,
+  ...pending: Promise<unknown>[]
+): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // Already exited.
+  }
+  await child.status;
+  for await (const _ of stdout) { /* discard */ }
+  await Promise.all(pending);
 }

@@ -10,6 +10,7 @@ import {
   lines,
   ROOT,
   startBroker,
+  stopChild,
   testCertificate,
   uniqueTopic,
 } from "./_helpers.ts";
@@ -82,17 +83,7 @@ function spawnCli(args: string[], options: CliOptions = {}): CliProcess {
       if (ended) return Promise.reject(endedError());
       return new Promise((resolve, reject) => waiters.push({ prefix, resolve, reject }));
     },
-    async [Symbol.asyncDispose]() {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already exited.
-      }
-      await child.status;
-      for await (const _ of stdout) { /* discard */ }
-      await stderr;
-      await stdinWritten;
-    },
+    [Symbol.asyncDispose]: () => stopChild(child, stdout, stderr, stdinWritten),
   };
 }
 

@@ -7,6 +7,21 @@ import { connect, type StatusEvent } from "../mod.ts";
 import { encodeFrame, FrameDecoder, FrameType, PROTOCOL_VERSION } from "../protocol/mod.ts";
 import { deadline, startBroker, uniqueTopic } from "./_helpers.ts";
 
+/** The info frame the fake brokers below answer a hello with. */
+const FAKE_INFO = encodeFrame({
+  type: FrameType.Info,
+  version: PROTOCOL_VERSION,
+  info: {
+    serverId: "fake",
+    serverVersion: "0",
+    clientId: 1,
+    maxPayloadBytes: 2 * 1024 * 1024,
+    maxFrameBytes: 4 * 1024 * 1024,
+    maxSubscriptions: 10,
+    pingIntervalMs: 30000,
+  },
+});
+
 /** A fake broker: answers the handshake, then neither reads nor writes again. */
 function silentServer() {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -16,19 +31,7 @@ function silentServer() {
       conns.push(conn);
       const reader = conn.readable.pipeThrough(new FrameDecoder()).getReader();
       await reader.read();
-      await conn.write(encodeFrame({
-        type: FrameType.Info,
-        version: PROTOCOL_VERSION,
-        info: {
-          serverId: "fake",
-          serverVersion: "0",
-          clientId: conns.length,
-          maxPayloadBytes: 1024 * 1024,
-          maxFrameBytes: 2 * 1024 * 1024,
-          maxSubscriptions: 10,
-          pingIntervalMs: 1000,
-        },
-      }));
+      await conn.write(FAKE_INFO);
       reader.releaseLock();
     }
   })();
@@ -233,19 +236,7 @@ Deno.test("A confirmed publish sent on a connection that drops is rejected, what
           .getReader();
         try {
           await reader.read();
-          await conn.write(encodeFrame({
-            type: FrameType.Info,
-            version: PROTOCOL_VERSION,
-            info: {
-              serverId: "fake",
-              serverVersion: "0",
-              clientId: 1,
-              maxPayloadBytes: 1 << 21,
-              maxFrameBytes: 1 << 22,
-              maxSubscriptions: 10,
-              pingIntervalMs: 30000,
-            },
-          }));
+          await conn.write(FAKE_INFO);
           for (;;) {
             const { value, done } = await reader.read();
             if (done || value.type === FrameType.Publish) break;

@@ -3,7 +3,7 @@
 // broker (handed to them in MB_SERVER), and type-checks them all.
 
 import assert from "node:assert/strict";
-import { deadline, lines, ROOT, startBroker } from "./_helpers.ts";
+import { deadline, lines, ROOT, startBroker, stopChild } from "./_helpers.ts";
 
 /** Time for a fresh `deno run` to start, connect and finish its work. */
 const START_MS = 20_000;
@@ -36,16 +36,7 @@ function spawnExample(
     child,
     stdout,
     stderr,
-    async [Symbol.asyncDispose]() {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already exited.
-      }
-      await child.status;
-      for await (const _ of stdout) { /* discard */ }
-      await stderr;
-    },
+    [Symbol.asyncDispose]: () => stopChild(child, stdout, stderr),
   };
 }
 
