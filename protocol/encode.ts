@@ -217,6 +217,136 @@ export function encodeDeliverInto(
   return at + message.length;
 }
 
+/** Bytes before a stream deliver frame's message section: length, type, sid, offset, timestamp. */
+export const STREAM_DELIVER_HEADER_BYTES = 25;
+
+/**
+ * Bytes before a queue deliver frame's message section: length, type, sid,
+ * message id, delivery count, timestamp.
+ */
+export const QUEUE_DELIVER_HEADER_BYTES = 29;
+
+/**
+ * Writes a stream deliver frame around an already encoded message section
+ * (what a stream stores for each record).
+ *
+ * @param out The buffer, with {@linkcode STREAM_DELIVER_HEADER_BYTES} plus
+ * the section's length free from `offset`.
+ * @param offset Where to write.
+ * @param sid The reader's subscription id.
+ * @param recordOffset The message's offset in the stream.
+ * @param timestamp When it was stored, in milliseconds since the epoch.
+ * @param message The message section.
+ * @returns The offset after the frame.
+ *
+ * @example
+ * ```ts
+ * import { decodeFrame, encodeMessageSection, encodeStreamDeliverInto, FrameType, STREAM_DELIVER_HEADER_BYTES } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const message = encodeMessageSection("t", "", undefined, new Uint8Array([7]));
+ * const out = new Uint8Array(STREAM_DELIVER_HEADER_BYTES + message.length);
+ * encodeStreamDeliverInto(out, 0, 3, 41, 1700000000000, message);
+ * const frame = decodeFrame(out[4], out.subarray(5));
+ * assert.equal(frame.type === FrameType.StreamDeliver && frame.offset, 41);
+ * ```
+ */
+export function encodeStreamDeliverInto(
+  out: Uint8Array,
+  offset: number,
+  sid: number,
+  recordOffset: number,
+  timestamp: number,
+  message: Uint8Array,
+): number {
+  let at = writeU32(out, offset, message.length + STREAM_DELIVER_HEADER_BYTES - 4);
+  out[at++] = FrameType.StreamDeliver;
+  at = writeU32(out, at, sid);
+  at = writeU64(out, at, recordOffset);
+  at = writeU64(out, at, timestamp);
+  out.set(message, at);
+  return at + message.length;
+}
+
+/**
+ * Writes a queue deliver frame around an already encoded message section.
+ *
+ * @param out The buffer, with {@linkcode QUEUE_DELIVER_HEADER_BYTES} plus the
+ * section's length free from `offset`.
+ * @param offset Where to write.
+ * @param sid The consumer's (or fetch's) subscription id.
+ * @param messageId The message's id in its queue.
+ * @param deliveryCount Deliveries so far, this one included.
+ * @param timestamp When the queue stored it, in milliseconds since the epoch.
+ * @param message The message section.
+ * @returns The offset after the frame.
+ *
+ * @example
+ * ```ts
+ * import { decodeFrame, encodeMessageSection, encodeQueueDeliverInto, FrameType, QUEUE_DELIVER_HEADER_BYTES } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const message = encodeMessageSection("jobs", "", undefined, new Uint8Array([1]));
+ * const out = new Uint8Array(QUEUE_DELIVER_HEADER_BYTES + message.length);
+ * encodeQueueDeliverInto(out, 0, 5, 9, 2, 1700000000000, message);
+ * const frame = decodeFrame(out[4], out.subarray(5));
+ * assert.equal(frame.type === FrameType.QueueDeliver && frame.deliveryCount, 2);
+ * ```
+ */
+export function encodeQueueDeliverInto(
+  out: Uint8Array,
+  offset: number,
+  sid: number,
+  messageId: number,
+  deliveryCount: number,
+  timestamp: number,
+  message: Uint8Array,
+): number {
+  let at = writeU32(out, offset, message.length + QUEUE_DELIVER_HEADER_BYTES - 4);
+  out[at++] = FrameType.QueueDeliver;
+  at = writeU32(out, at, sid);
+  at = writeU64(out, at, messageId);
+  at = writeU32(out, at, deliveryCount);
+  at = writeU64(out, at, timestamp);
+  out.set(message, at);
+  return at + message.length;
+}
+
+/**
+ * Encodes a message section (topic, reply-to, headers, payload) on its own:
+ * the bytes a publish carries after its request id, and what streams and
+ * queues store.
+ *
+ * @param topic The topic.
+ * @param replyTo The reply-to, or `""`.
+ * @param headers The encoded header block, or `undefined`.
+ * @param payload The payload.
+ * @returns The section.
+ * @throws {MbError} `INVALID_ARGUMENT` when a string is over 65535 bytes.
+ *
+ * @example
+ * ```ts
+ * import { encodeMessageSection } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // u16 topic length, "t", u16 reply-to length, u16 header length, payload
+ * assert.deepEqual(
+ *   encodeMessageSection("t", "", undefined, new Uint8Array([9])),
+ *   new Uint8Array([0, 1, 116, 0, 0, 0, 0, 9]),
+ * );
+ * ```
+ */
+export function encodeMessageSection(
+  topic: string,
+  replyTo: string,
+  headers: Uint8Array | undefined,
+  payload: Uint8Array,
+): Uint8Array {
+  const out = new Uint8Array(messageLength(topic, replyTo, headers, payload));
+  writeMessage(topic, replyTo, headers, payload, out, 0);
+  return out;
+}
+
 function bodyLength(frame: Frame): number {
   switch (frame.type) {
     case FrameType.Hello:

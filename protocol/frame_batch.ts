@@ -1,7 +1,16 @@
 // Copyright mb authors. MIT license.
 // This module is browser compatible.
 
-import { DELIVER_HEADER_BYTES, encodeDeliverInto, encodedLength, encodeInto } from "./encode.ts";
+import {
+  DELIVER_HEADER_BYTES,
+  encodeDeliverInto,
+  encodedLength,
+  encodeInto,
+  encodeQueueDeliverInto,
+  encodeStreamDeliverInto,
+  QUEUE_DELIVER_HEADER_BYTES,
+  STREAM_DELIVER_HEADER_BYTES,
+} from "./encode.ts";
 import type { Frame } from "./frames.ts";
 
 /** Options for {@linkcode FrameBatch}. */
@@ -78,6 +87,47 @@ export class FrameBatch {
   appendDeliver(sid: number, message: Uint8Array): void {
     const out = this.#room(DELIVER_HEADER_BYTES + message.length);
     this.#end = encodeDeliverInto(out, this.#end, sid, message);
+  }
+
+  /**
+   * Appends a stream deliver frame around a stored message section.
+   *
+   * @param sid The reader's subscription id.
+   * @param offset The record's offset in the stream.
+   * @param timestamp When it was stored.
+   * @param message The message section.
+   */
+  appendStreamDeliver(sid: number, offset: number, timestamp: number, message: Uint8Array): void {
+    const out = this.#room(STREAM_DELIVER_HEADER_BYTES + message.length);
+    this.#end = encodeStreamDeliverInto(out, this.#end, sid, offset, timestamp, message);
+  }
+
+  /**
+   * Appends a queue deliver frame around a stored message section.
+   *
+   * @param sid The consumer's subscription id.
+   * @param messageId The message's id in its queue.
+   * @param deliveryCount Deliveries so far, this one included.
+   * @param timestamp When it was stored.
+   * @param message The message section.
+   */
+  appendQueueDeliver(
+    sid: number,
+    messageId: number,
+    deliveryCount: number,
+    timestamp: number,
+    message: Uint8Array,
+  ): void {
+    const out = this.#room(QUEUE_DELIVER_HEADER_BYTES + message.length);
+    this.#end = encodeQueueDeliverInto(
+      out,
+      this.#end,
+      sid,
+      messageId,
+      deliveryCount,
+      timestamp,
+      message,
+    );
   }
 
   /**

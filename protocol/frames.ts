@@ -110,6 +110,12 @@ export interface ServerInfo {
   maxSubscriptions: number;
   /** How often the server pings an idle connection, in milliseconds. */
   pingIntervalMs: number;
+  /**
+   * Where streams and queues live: `"disk"`, or `"memory"` when the broker
+   * runs without a data directory. Absent: the broker serves no durable
+   * operations.
+   */
+  store?: "disk" | "memory";
 }
 
 /** Client to server: publish a message. */

@@ -31,11 +31,26 @@
 
 export { decodeFrame, isKnownFrameType } from "./decode.ts";
 export {
+  COMMAND_OPS,
+  decodeStoredResult,
+  encodeStoredResult,
+  nameProblem,
+  type QueueConfig,
+  type QueueInfo,
+  type StreamConfig,
+  type StreamInfo,
+} from "./durable.ts";
+export {
   DELIVER_HEADER_BYTES,
   encodeDeliverInto,
   encodedLength,
   encodeFrame,
   encodeInto,
+  encodeMessageSection,
+  encodeQueueDeliverInto,
+  encodeStreamDeliverInto,
+  QUEUE_DELIVER_HEADER_BYTES,
+  STREAM_DELIVER_HEADER_BYTES,
 } from "./encode.ts";
 export {
   isConnectionFatal,

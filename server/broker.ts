@@ -10,6 +10,9 @@ import {
 import { type Listener, listenTcp, listenTls, listenUnix } from "./listener.ts";
 import { Router } from "./router.ts";
 import { Session, type SessionOptions, type SlowConsumerPolicy } from "./session.ts";
+import type { QueueConfig, StreamConfig } from "../protocol/durable.ts";
+import { DurableStore } from "./store/durable_store.ts";
+import type { SegmentLogFsync } from "./store/segment_log.ts";
 import { VERSION } from "./version.ts";
 
 const logger = getLogger(["mb", "broker"]);
@@ -95,6 +98,48 @@ export interface BrokerOptions {
    */
   pingIntervalMs?: number;
   /**
+   * Directory of the durable store (segment files of streams and queues).
+   * Without it, streams and queues live in memory and are lost when the
+   * broker stops; the broker logs this at start.
+   *
+   * @default {undefined}
+   */
+  dataDir?: string;
+  /**
+   * When the store syncs to disk: `"always"` (a confirmed publish, a send
+   * and an ack are on disk before they are confirmed; concurrent writes
+   * share one sync), `"interval"` (every `fsyncIntervalMs`; a crash of the
+   * machine may lose that much) or `"never"` (the OS decides).
+   *
+   * @default {"always"}
+   */
+  fsync?: SegmentLogFsync;
+  /**
+   * Sync period under `fsync: "interval"`.
+   *
+   * @default {1000}
+   */
+  fsyncIntervalMs?: number;
+  /**
+   * Most bytes on disk per stream or queue log; writes past it fail with
+   * `STORAGE_FULL` and nothing accepted before is lost.
+   *
+   * @default {Infinity}
+   */
+  maxDiskBytes?: number;
+  /**
+   * Streams created at start when missing (updated when different).
+   *
+   * @default {[]}
+   */
+  streams?: StreamConfig[];
+  /**
+   * Queues declared at start.
+   *
+   * @default {[]}
+   */
+  queues?: QueueConfig[];
+  /**
    * Name of this broker in its info frame.
    *
    * @default {"mb"}
@@ -160,6 +205,7 @@ export class Broker implements AsyncDisposable {
   #keepaliveTimer: ReturnType<typeof setInterval> | undefined;
   #serverId = crypto.randomUUID();
   #sessionOptions: Omit<SessionOptions, "label">;
+  #store: DurableStore | undefined;
   #started = false;
   #stopping: Promise<void> | undefined;
 
@@ -182,6 +228,7 @@ export class Broker implements AsyncDisposable {
       maxFrameBytes,
       maxSubscriptions,
       pingIntervalMs,
+      store: this.#store?.kind,
     });
     this.#sessionOptions = {
       maxFrameBytes,
@@ -207,6 +254,24 @@ export class Broker implements AsyncDisposable {
     const options = this.#options;
     const hostname = options.hostname ?? "0.0.0.0";
     const accept = (conn: Deno.Conn, label: string) => this.#accept(conn, label);
+    this.#store = await DurableStore.open({
+      dir: options.dataDir,
+      fsync: options.fsync,
+      fsyncIntervalMs: options.fsyncIntervalMs,
+      maxDiskBytes: options.maxDiskBytes,
+      streams: options.streams,
+      queues: options.queues,
+    });
+    if (options.dataDir === undefined) {
+      logger.warn(
+        "No data directory: streams and queues live in memory and are lost when the broker stops",
+      );
+    } else {
+      logger.info("Store in {dir} (fsync {fsync})", {
+        dir: options.dataDir,
+        fsync: options.fsync ?? "always",
+      });
+    }
     try {
       if (options.port !== null) {
         this.#listeners.push(listenTcp({ hostname, port: options.port ?? 4150 }, accept));
@@ -227,6 +292,7 @@ export class Broker implements AsyncDisposable {
     } catch (error) {
       for (const listener of this.#listeners) listener.close();
       this.#listeners = [];
+      await this.#store.close();
       throw error;
     }
     const interval = options.pingIntervalMs ?? 30_000;
@@ -284,6 +350,7 @@ export class Broker implements AsyncDisposable {
     await Promise.all(this.#listeners.map((listener) => listener.done));
     const sessions = [...this.#sessions];
     await Promise.all(sessions.map((s) => s.goodbye("server shutting down", timeoutMs)));
+    await this.#store?.close();
     logger.info("Stopped after {count} connections", { count: this.#totalConnections });
   }
 
@@ -295,7 +362,10 @@ export class Broker implements AsyncDisposable {
     const maxConnections = this.#options.maxConnections ?? 65536;
     const id = this.#nextClientId++;
     this.#totalConnections++;
-    const session = new Session(id, conn, this.#router, { ...this.#sessionOptions, label });
+    const session = new Session(id, conn, this.#router, this.#store!, {
+      ...this.#sessionOptions,
+      label,
+    });
     if (this.#sessions.size >= maxConnections) {
       session.fail("CONNECTION_LIMIT", `Too many connections: the limit is ${maxConnections}`);
     }

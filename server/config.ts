@@ -2,6 +2,7 @@
 
 import { parseArgs } from "node:util";
 import { MbError } from "../protocol/errors.ts";
+import type { QueueConfig, StreamConfig } from "../protocol/durable.ts";
 import type { BrokerOptions } from "./broker.ts";
 
 /** Log levels accepted by `--log-level`. */
@@ -87,6 +88,31 @@ const SETTINGS: readonly Setting[] = [
   },
   { flag: "name", key: "name", kind: "string", help: "server name (default mb)" },
   {
+    flag: "data",
+    key: "data",
+    kind: "string",
+    help: "directory of streams and queues (default ./data); :memory: keeps them in memory",
+  },
+  {
+    flag: "fsync",
+    key: "fsync",
+    kind: "string",
+    help: "always | interval | never: when stored messages reach the disk (default always)",
+    choices: ["always", "interval", "never"],
+  },
+  {
+    flag: "fsync-interval",
+    key: "fsyncInterval",
+    kind: "number",
+    help: "ms between syncs with --fsync interval (default 1000)",
+  },
+  {
+    flag: "max-disk-bytes",
+    key: "maxDiskBytes",
+    kind: "number",
+    help: "bytes on disk per stream or queue log; more is refused (default no limit)",
+  },
+  {
     flag: "log-level",
     key: "logLevel",
     kind: "string",
@@ -111,7 +137,9 @@ Options (each also as MB_<NAME> in the environment, e.g. MB_PORT=4150,
 and as a camelCase key in the --config JSON file; flags win over the
 environment, which wins over the file):
 ${SETTINGS.map((s) => `  --${s.flag.padEnd(20)} ${s.help}`).join("\n")}
-  --config PATH          JSON file with any of the settings above
+  --config PATH          JSON file with any of the settings above, plus
+                         "streams" and "queues": lists of stream and
+                         queue definitions created at start
   --help                 show this help
   --version              print the version
 `;
@@ -124,6 +152,10 @@ export interface ParsedArgs {
   version: boolean;
   /** Settings from flags, environment and file, merged. */
   values: Record<string, string | number>;
+  /** Streams defined in the config file. */
+  streams?: StreamConfig[];
+  /** Queues defined in the config file. */
+  queues?: QueueConfig[];
 }
 
 /**
@@ -158,6 +190,7 @@ export function parseServerArgs(
   }
   const flags = parsed.values as Record<string, string | boolean | undefined>;
   const values: Record<string, string | number> = {};
+  const definitions: { streams?: StreamConfig[]; queues?: QueueConfig[] } = {};
   const configPath = (flags.config as string | undefined) ?? env.MB_CONFIG;
   if (configPath !== undefined) {
     let file: Record<string, unknown>;
@@ -177,6 +210,16 @@ export function parseServerArgs(
       );
     }
     for (const [key, value] of Object.entries(file)) {
+      if (key === "streams" || key === "queues") {
+        if (!Array.isArray(value)) {
+          throw new MbError(
+            "INVALID_ARGUMENT",
+            `Invalid config file ${JSON.stringify(configPath)}: ${key} is not a list`,
+          );
+        }
+        definitions[key] = value;
+        continue;
+      }
       const setting = SETTINGS.find((s) => s.key === key);
       if (setting === undefined) {
         throw new MbError(
@@ -199,22 +242,24 @@ export function parseServerArgs(
       values[setting.flag] = convert(setting, value, `--${setting.flag}`);
     }
   }
-  return { help: flags.help === true, version: flags.version === true, values };
+  return { help: flags.help === true, version: flags.version === true, values, ...definitions };
 }
 
 /**
  * Turns merged settings into broker options, reading certificate files.
  *
- * @param values Settings from {@linkcode parseServerArgs}.
+ * @param parsed What {@linkcode parseServerArgs} returned.
  * @param readTextFile Reads certificate files.
  * @returns The configuration.
  * @throws {MbError} `INVALID_ARGUMENT` when only one of the TLS files is set
  * or a file cannot be read.
  */
 export function toServerConfig(
-  values: Record<string, string | number>,
+  parsed: Pick<ParsedArgs, "values" | "streams" | "queues">,
   readTextFile: (path: string) => string,
 ): ServerConfig {
+  const values = parsed.values;
+  const data = (values.data as string | undefined) ?? "./data";
   const str = (flag: string) => values[flag] as string | undefined;
   const num = (flag: string) => values[flag] as number | undefined;
   const broker: BrokerOptions = {
@@ -230,6 +275,12 @@ export function toServerConfig(
     handshakeTimeoutMs: num("handshake-timeout"),
     pingIntervalMs: num("ping-interval"),
     name: str("name"),
+    dataDir: data === MEMORY ? undefined : data,
+    fsync: str("fsync") as BrokerOptions["fsync"],
+    fsyncIntervalMs: num("fsync-interval"),
+    maxDiskBytes: num("max-disk-bytes"),
+    streams: parsed.streams,
+    queues: parsed.queues,
   };
   const certPath = str("tls-cert");
   const keyPath = str("tls-key");
@@ -252,6 +303,9 @@ export function toServerConfig(
     logFormat: (str("log-format") ?? "text") as "text" | "json",
   };
 }
+
+/** The `--data` value that keeps streams and queues in memory. */
+const MEMORY = ":memory:";
 
 function readFile(readTextFile: (path: string) => string, path: string): string {
   try {

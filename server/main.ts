@@ -31,7 +31,7 @@ async function main(): Promise<number> {
       console.log(`mb-server ${VERSION}`);
       return 0;
     }
-    config = toServerConfig(parsed.values, readTextFile);
+    config = toServerConfig(parsed, readTextFile);
   } catch (error) {
     console.error(`mb-server: ${error instanceof Error ? error.message : error}`);
     console.error("Run with --help for the options.");

@@ -25,3 +25,5 @@ export {
   type BrokerTlsOptions,
 } from "./broker.ts";
 export type { SlowConsumerPolicy } from "./session.ts";
+export type { SegmentLogFsync } from "./store/segment_log.ts";
+export type { QueueConfig, StreamConfig } from "../protocol/durable.ts";

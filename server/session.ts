@@ -1,9 +1,14 @@
 // Copyright mb authors. MIT license.
 
 import { getLogger } from "@logtape/logtape";
+import { toUtf8, writeU64 } from "../protocol/_bytes.ts";
 import { quote } from "../protocol/_text.ts";
 import {
+  type AckFrame,
+  type CommandFrame,
+  encodeMessageSection,
   type ErrorFrame,
+  type FetchFrame,
   type Frame,
   FrameBatch,
   FrameChunkDecoder,
@@ -14,11 +19,18 @@ import {
   patternProblem,
   PROTOCOL_VERSION,
   type PublishFrame,
+  type QueueConsumeFrame,
+  type QueueSendFrame,
   type ServerInfo,
+  type StreamSubscribeFrame,
   type SubscribeFrame,
   topicProblem,
 } from "../protocol/mod.ts";
 import type { Route, Router, Subscriber } from "./router.ts";
+import type { DurableStore } from "./store/durable_store.ts";
+import type { QueueConsumer } from "./store/queue.ts";
+import type { DurableSink } from "./store/sink.ts";
+import type { StreamReader } from "./store/stream.ts";
 
 const logger = getLogger(["mb", "session"]);
 
@@ -77,11 +89,15 @@ export interface SessionStats {
  * coalescing outbound batch (one write in flight; frames queued meanwhile go
  * out together in the next write).
  */
-export class Session implements Subscriber {
+export class Session implements Subscriber, DurableSink {
   /** Id of this connection, unique in the broker. */
   readonly id: number;
   #conn: SessionConn;
   #router: Router;
+  #store: DurableStore;
+  #readers = new Map<number, StreamReader>();
+  #consumers = new Map<number, QueueConsumer>();
+  #writableWaiters: (() => void)[] = [];
   #options: SessionOptions;
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #batch = new FrameBatch();
@@ -109,12 +125,20 @@ export class Session implements Subscriber {
    * @param id The connection id.
    * @param conn The connection's streams.
    * @param router The routing core.
+   * @param store Streams and queues.
    * @param options Limits.
    */
-  constructor(id: number, conn: SessionConn, router: Router, options: SessionOptions) {
+  constructor(
+    id: number,
+    conn: SessionConn,
+    router: Router,
+    store: DurableStore,
+    options: SessionOptions,
+  ) {
     this.id = id;
     this.#conn = conn;
     this.#router = router;
+    this.#store = store;
     this.#options = options;
     this.#writer = conn.writable.getWriter();
     this.#writer.closed.catch(() => this.#close());
@@ -146,8 +170,8 @@ export class Session implements Subscriber {
       messagesIn: this.#messagesIn,
       messagesOut: this.#messagesOut,
       dropped: this.#dropped,
-      subscriptions: this.#routes.size,
-      pendingBytes: this.#batch.byteLength + this.#inFlightBytes,
+      subscriptions: this.#sidCount,
+      pendingBytes: this.#pendingBytes(),
     };
   }
 
@@ -155,12 +179,51 @@ export class Session implements Subscriber {
   deliver(sid: number, message: Uint8Array): void {
     if (this.#closing) return;
     const size = 9 + message.length;
-    if (this.#batch.byteLength + this.#inFlightBytes + size > this.#options.maxPendingBytes) {
+    if (this.#pendingBytes() + size > this.#options.maxPendingBytes) {
       this.#slowConsumer();
       return;
     }
     this.#messagesOut++;
     this.#batch.appendDeliver(sid, message);
+    this.#schedule();
+  }
+
+  /** Whether the connection is closing: durable deliveries are refused. */
+  get closed(): boolean {
+    return this.#closing;
+  }
+
+  /** Queues a stream message unless the outbound buffer is full. */
+  streamDeliver(sid: number, offset: number, timestamp: number, message: Uint8Array): boolean {
+    if (this.#closing) return false;
+    if (this.#pendingBytes() + 25 + message.length > this.#options.maxPendingBytes) return false;
+    this.#messagesOut++;
+    this.#batch.appendStreamDeliver(sid, offset, timestamp, message);
+    this.#schedule();
+    return true;
+  }
+
+  /** Queues a queue message (prefetch bounds how many). */
+  queueDeliver(
+    sid: number,
+    messageId: number,
+    deliveryCount: number,
+    timestamp: number,
+    message: Uint8Array,
+  ): void {
+    if (this.#closing) return;
+    this.#messagesOut++;
+    this.#batch.appendQueueDeliver(sid, messageId, deliveryCount, timestamp, message);
+    this.#schedule();
+  }
+
+  /** Calls `wake` once the outbound buffer is below half its limit, or closed. */
+  onWritable(wake: () => void): void {
+    if (this.#closed || this.#pendingBytes() < this.#options.maxPendingBytes / 2) {
+      queueMicrotask(wake);
+      return;
+    }
+    this.#writableWaiters.push(wake);
     this.#schedule();
   }
 
@@ -217,9 +280,11 @@ export class Session implements Subscriber {
         for (let i = 0; i < frames.length && !this.#closing; i++) this.#handle(frames[i]);
         // Answers (ok, error, pong) are never dropped, so bound them by
         // reading no further until the client has taken what it was sent.
-        if (this.#batch.byteLength + this.#inFlightBytes > this.#options.maxPendingBytes) {
+        if (this.#pendingBytes() > this.#options.maxPendingBytes) {
           await this.#whenFlushed();
         }
+        // Publishers wait while the store is behind on writing what they sent.
+        if (this.#store.backlogged) await this.#store.whenStored();
       }
     } catch (error) {
       if (error instanceof MbError && !this.#closing) {
@@ -270,21 +335,38 @@ export class Session implements Subscriber {
       case FrameType.Subscribe:
         this.#subscribe(frame);
         return;
-      case FrameType.Unsubscribe: {
-        const route = this.#routes.get(frame.sid);
-        if (route === undefined) {
+      case FrameType.Unsubscribe:
+        if (this.#unsubscribe(frame.sid)) this.#ok(frame.requestId);
+        else {
           this.#reject(
             frame.requestId,
             "SUBSCRIPTION_UNKNOWN",
             `Unknown subscription ${frame.sid}`,
           );
-          return;
         }
-        this.#routes.delete(frame.sid);
-        this.#router.remove(route);
-        this.#ok(frame.requestId);
         return;
-      }
+      case FrameType.Command:
+        this.#command(frame);
+        return;
+      case FrameType.StreamSubscribe:
+        this.#streamSubscribe(frame);
+        return;
+      case FrameType.Credit:
+        // Credit for a reader that just ended is not an error.
+        this.#readers.get(frame.sid)?.addCredit(frame.credit);
+        return;
+      case FrameType.QueueConsume:
+        this.#consume(frame);
+        return;
+      case FrameType.Fetch:
+        this.#fetch(frame);
+        return;
+      case FrameType.Ack:
+        this.#settle(frame);
+        return;
+      case FrameType.QueueSend:
+        this.#queueSend(frame);
+        return;
       case FrameType.Ping:
         this.#send({ type: FrameType.Pong });
         return;
@@ -297,12 +379,7 @@ export class Session implements Subscriber {
         this.fail("HANDSHAKE_REQUIRED", "Cannot handshake twice on one connection");
         return;
       default:
-        this.fail(
-          "FRAME_UNKNOWN",
-          frame.type >= FrameType.Command
-            ? `Frame type ${frame.type} (a durable operation) is not served by this broker yet`
-            : `Frame type ${frame.type} is not sent by clients`,
-        );
+        this.fail("FRAME_UNKNOWN", `Frame type ${frame.type} is not sent by clients`);
     }
   }
 
@@ -342,8 +419,17 @@ export class Session implements Subscriber {
       return;
     }
     this.#messagesIn++;
-    const delivered = this.#router.publish(topic, frame.message!);
-    if (requestId !== 0) {
+    const message = frame.message!;
+    const delivered = this.#router.publish(topic, message);
+    if (requestId === 0) {
+      this.#store.capture(topic, message);
+      return;
+    }
+    const stored = this.#store.capture(topic, message, (error, result) => {
+      if (error !== undefined) this.#reject(requestId, error.code, error.message);
+      else this.#send({ type: FrameType.Ok, requestId, result });
+    });
+    if (!stored) {
       if (delivered === 0 && frame.replyTo !== "") {
         this.#reject(requestId, "NO_RESPONDERS", `No subscribers for ${quote(topic)}`);
       } else this.#ok(requestId);
@@ -366,22 +452,182 @@ export class Session implements Subscriber {
       );
       return;
     }
-    if (this.#routes.has(sid)) {
+    if (!this.#sidAvailable(requestId, sid)) return;
+    const route: Route = { sid, pattern, queue, subscriber: this };
+    this.#routes.set(sid, route);
+    this.#router.add(route);
+    this.#ok(requestId);
+  }
+
+  /** Checks that a new subscription, reader or consumer may take `sid`; rejects if not. */
+  #sidAvailable(requestId: number, sid: number): boolean {
+    if (this.#routes.has(sid) || this.#readers.has(sid) || this.#consumers.has(sid)) {
       this.#reject(requestId, "INVALID_ARGUMENT", `Subscription id ${sid} is already in use`);
-      return;
+      return false;
     }
-    if (this.#routes.size >= this.#options.maxSubscriptions) {
+    if (this.#sidCount >= this.#options.maxSubscriptions) {
       this.#reject(
         requestId,
         "SUBSCRIPTION_LIMIT",
         `Cannot subscribe: the limit of ${this.#options.maxSubscriptions} subscriptions per connection is reached`,
       );
+      return false;
+    }
+    return true;
+  }
+
+  get #sidCount(): number {
+    return this.#routes.size + this.#readers.size + this.#consumers.size;
+  }
+
+  #unsubscribe(sid: number): boolean {
+    const route = this.#routes.get(sid);
+    if (route !== undefined) {
+      this.#routes.delete(sid);
+      this.#router.remove(route);
+      return true;
+    }
+    const reader = this.#readers.get(sid);
+    if (reader !== undefined) {
+      this.#readers.delete(sid);
+      reader.close();
+      return true;
+    }
+    const consumer = this.#consumers.get(sid);
+    if (consumer !== undefined) {
+      this.#consumers.delete(sid);
+      consumer.close();
+      return true;
+    }
+    return false;
+  }
+
+  #command(frame: CommandFrame): void {
+    const { requestId } = frame;
+    this.#answer(requestId, async () => {
+      const result = await this.#store.command(frame.op, frame.args);
+      return toUtf8(JSON.stringify(result ?? null));
+    });
+  }
+
+  #streamSubscribe(frame: StreamSubscribeFrame): void {
+    const { requestId, sid } = frame;
+    if (!this.#sidAvailable(requestId, sid)) return;
+    try {
+      const reader = this.#store.subscribe(
+        this,
+        sid,
+        frame.stream,
+        frame.pattern,
+        frame.start,
+        frame.credit,
+      );
+      this.#readers.set(sid, reader);
+      if (requestId !== 0) {
+        // The offset the reader starts at, so a client can resume from it.
+        const result = new Uint8Array(8);
+        writeU64(result, 0, reader.nextOffset);
+        this.#send({ type: FrameType.Ok, requestId, result });
+      }
+    } catch (error) {
+      this.#rejectWith(requestId, error);
+    }
+  }
+
+  #consume(frame: QueueConsumeFrame): void {
+    const { requestId, sid } = frame;
+    if (!this.#sidAvailable(requestId, sid)) return;
+    try {
+      this.#consumers.set(sid, this.#store.consume(this, sid, frame.queue, frame.prefetch));
+      this.#ok(requestId);
+    } catch (error) {
+      this.#rejectWith(requestId, error);
+    }
+  }
+
+  #fetch(frame: FetchFrame): void {
+    this.#answer(frame.requestId, async () => {
+      await this.#store.fetch(this, frame.sid, frame.queue, frame.max, frame.waitMs);
+      return EMPTY;
+    });
+  }
+
+  #settle(frame: AckFrame): void {
+    this.#answer(frame.requestId, async () => {
+      await this.#store.settle(this, frame.queue, frame.messageId, frame.action, frame.delayMs);
+      return EMPTY;
+    });
+  }
+
+  #queueSend(frame: QueueSendFrame): void {
+    const { requestId } = frame;
+    const topic = frame.topic === "" ? frame.queue : frame.topic;
+    if (frame.topic !== "" && topicProblem(topic) !== undefined) {
+      this.#reject(
+        requestId,
+        "TOPIC_INVALID",
+        `Cannot send with topic ${quote(topic)}: ${topicProblem(topic)}`,
+      );
       return;
     }
-    const route: Route = { sid, pattern, queue, subscriber: this };
-    this.#routes.set(sid, route);
-    this.#router.add(route);
-    this.#ok(requestId);
+    if (frame.payload.length > this.#options.maxPayloadBytes) {
+      this.#reject(
+        requestId,
+        "PAYLOAD_TOO_LARGE",
+        `Cannot send ${frame.payload.length} bytes: the limit is ${this.#options.maxPayloadBytes}`,
+      );
+      return;
+    }
+    try {
+      const message = encodeMessageSection(topic, frame.replyTo, frame.headers, frame.payload);
+      this.#messagesIn++;
+      this.#store.send(frame.queue, message, (error, id) => {
+        if (requestId === 0) return;
+        if (error !== undefined) {
+          this.#reject(requestId, error.code, error.message);
+          return;
+        }
+        const result = new Uint8Array(8);
+        writeU64(result, 0, id);
+        this.#send({ type: FrameType.Ok, requestId, result });
+      });
+    } catch (error) {
+      this.#rejectWith(requestId, error);
+    }
+  }
+
+  /** Runs an asynchronous request and answers it with its result or its error. */
+  #answer(requestId: number, run: () => Promise<Uint8Array>): void {
+    let promise: Promise<Uint8Array>;
+    try {
+      promise = run();
+    } catch (error) {
+      this.#rejectWith(requestId, error);
+      return;
+    }
+    promise.then(
+      (result) => {
+        if (requestId !== 0) this.#send({ type: FrameType.Ok, requestId, result });
+      },
+      (error) => this.#rejectWith(requestId, error),
+    );
+  }
+
+  #rejectWith(requestId: number, error: unknown): void {
+    if (error instanceof MbError) {
+      this.#reject(requestId, error.code, error.message);
+      return;
+    }
+    logger.error("Request {requestId} on connection {id} failed: {error}", {
+      requestId,
+      id: this.id,
+      error,
+    });
+    this.#reject(requestId, "INTERNAL", `Internal error: ${error}`);
+  }
+
+  #pendingBytes(): number {
+    return this.#batch.byteLength + this.#inFlightBytes;
   }
 
   #ok(requestId: number): void {
@@ -425,7 +671,16 @@ export class Session implements Subscriber {
       const waiters = this.#flushWaiters;
       this.#flushWaiters = [];
       for (const wake of waiters) wake();
+      this.#wakeWritable();
     }
+  }
+
+  #wakeWritable(): void {
+    if (this.#writableWaiters.length === 0) return;
+    if (!this.#closed && this.#pendingBytes() >= this.#options.maxPendingBytes / 2) return;
+    const waiters = this.#writableWaiters;
+    this.#writableWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   #slowConsumer(): void {
@@ -490,12 +745,18 @@ export class Session implements Subscriber {
     const waiters = this.#flushWaiters;
     this.#flushWaiters = [];
     for (const wake of waiters) wake();
+    this.#wakeWritable();
     this.#closedResolve();
   }
 
   #unroute(): void {
     for (const route of this.#routes.values()) this.#router.remove(route);
     this.#routes.clear();
+    for (const reader of this.#readers.values()) reader.close();
+    this.#readers.clear();
+    for (const consumer of this.#consumers.values()) consumer.close();
+    this.#consumers.clear();
+    this.#store.detach(this);
   }
 }
 

@@ -39,6 +39,7 @@
 
 import { MbError } from "../../protocol/errors.ts";
 import { batchSize, checkOptions, checkRead, checkRetention, invalid } from "./_errors.ts";
+import type { DurableLog } from "./durable_log.ts";
 import { LogFiles } from "./_log_files.ts";
 import { readLog } from "./_read.ts";
 import { WriteQueue } from "./_write_queue.ts";
@@ -115,7 +116,7 @@ const DEFAULT_READ_MAX_BYTES = 1024 * 1024;
  * }
  * ```
  */
-export class SegmentLog implements AsyncDisposable {
+export class SegmentLog implements DurableLog, AsyncDisposable {
   readonly #files: LogFiles;
   readonly #queue: WriteQueue;
   readonly #verify: boolean;
@@ -351,6 +352,42 @@ export class SegmentLog implements AsyncDisposable {
           (maxBytes !== undefined && files.bytes - seg.size >= maxBytes) ||
           seg.maxTimestamp < cutoff
         ),
+    );
+  }
+
+  /**
+   * Deletes whole old segments whose records all have offsets below
+   * `offset`, oldest first, never the active one: what a queue calls once
+   * every message below `offset` is settled.
+   *
+   * @param offset The first offset that must be kept.
+   * @returns What was removed, and the new first offset.
+   * @throws {MbError} `STORAGE_FAILED` when a file cannot be deleted;
+   * `INVALID_ARGUMENT` for an offset that is not a non-negative integer.
+   *
+   * @example
+   * ```ts
+   * import { SegmentLog } from "./segment_log.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * try {
+   *   await using log = await SegmentLog.open(dir, { fsync: "never", segmentBytes: 1 });
+   *   for (let i = 0; i < 4; i++) await log.append([new Uint8Array([i])]);
+   *   await log.removeBefore(2);
+   *   assert.equal(log.firstOffset, 2);
+   * } finally {
+   *   await Deno.remove(dir, { recursive: true });
+   * }
+   * ```
+   */
+  removeBefore(offset: number): Promise<SegmentLogRemoved> {
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      return Promise.reject(invalid(`Cannot remove records before ${offset}: not an offset`));
+    }
+    return this.#queue.task(
+      "remove old records from",
+      () => this.#files.removeOldest((seg) => seg.base + seg.count <= offset),
     );
   }
 
