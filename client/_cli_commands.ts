@@ -1,9 +1,10 @@
 // Copyright mb authors. MIT license.
 
 /**
- * The `mb` commands — `pub`, `sub` and `req` — and what they share:
- * checking their arguments, connecting and closing, reporting the
- * connection's status, and writing stdout.
+ * The `mb` commands `pub`, `sub` and `req`, and what every command shares:
+ * checking arguments, connecting and closing, reporting the connection's
+ * status, and writing stdout. The stream and queue commands are in
+ * `_cli_durable.ts`.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import type { Client } from "./client.ts";
 import { connect } from "./connect.ts";
 import type { Message } from "./message.ts";
 import type { ConnectOptions, StatusEvent } from "./options.ts";
+import type { StreamFrom } from "./subscription.ts";
 import { type CommandName, type OptionValues, quote, UsageError } from "./_cli_help.ts";
 
 /** How long closing may take to flush and say goodbye. */
@@ -21,6 +23,8 @@ const CLOSE_TIMEOUT_MS = 2000;
 /** Buffered stdout characters that trigger a write before the tick ends. */
 const FLUSH_CHARS = 64 * 1024;
 const INTEGER_REGEXP = /^\d+$/;
+/** What `--from` takes besides an offset and a date. */
+const NAMED_STARTS: readonly string[] = ["first", "last", "new"];
 const encoder = new TextEncoder();
 
 /** What a command gets to run. */
@@ -111,10 +115,20 @@ export async function runSub(context: Context): Promise<number> {
     );
   }
   const json = values.json === true;
+  const stream = values.stream;
+  if (stream === undefined && values.from !== undefined) {
+    throw new UsageError("Cannot use --from without --stream", "sub");
+  }
+  if (stream !== undefined && queue !== "") {
+    throw new UsageError("Cannot use --queue with --stream", "sub");
+  }
+  const from = startPosition(values.from);
 
   const connection = await connectClient(context, true);
   const client = connection.client;
-  const sub = client.subscribe(pattern, { queue, max: count });
+  const sub = stream === undefined
+    ? client.subscribe(pattern, { queue, max: count })
+    : client.subscribe(pattern, { stream, from, max: count });
   let stopped = false;
   const stop = () => {
     stopped = true;
@@ -124,13 +138,17 @@ export async function runSub(context: Context): Promise<number> {
   const removeSignalListeners = onStopSignal(stop);
   let received = 0;
   try {
-    await client.flush();
-    if (!sub.ended) {
+    // A refusal ends the subscription: the loop below throws it.
+    const refused = await sub.ready.then(() => false, () => true);
+    if (!refused) {
       const group = queue === "" ? "" : ` in queue group ${quote(queue)}`;
-      console.error(`Subscribed to ${quote(pattern)}${group}`);
+      const source = stream === undefined ? "" : ` on stream ${quote(stream)}`;
+      console.error(`Subscribed to ${quote(pattern)}${group}${source}`);
     }
     for await (const message of sub) {
-      out.line(json ? toJson(message) : `${message.topic} ${message.text()}`);
+      if (json) out.line(toJson(message));
+      else if (stream === undefined) out.line(`${message.topic} ${message.text()}`);
+      else out.line(`${message.offset} ${message.topic} ${message.text()}`);
       received++;
     }
     out.flush();
@@ -149,14 +167,37 @@ export async function runSub(context: Context): Promise<number> {
   }
 }
 
-function toJson(message: Message): string {
+/** `--from`: an offset, a named start, or an ISO date. */
+function startPosition(value: string | undefined): StreamFrom | undefined {
+  if (value === undefined) return undefined;
+  if (INTEGER_REGEXP.test(value)) {
+    const offset = Number(value);
+    if (Number.isSafeInteger(offset)) return offset;
+  } else if (NAMED_STARTS.includes(value)) return value as "first" | "last" | "new";
+  else if (/^\d{4}-\d\d-\d\d/.test(value)) {
+    const date = new Date(value);
+    if (!Number.isNaN(date.getTime())) return date;
+  }
+  throw new UsageError(
+    `Invalid --from ${quote(value)}: use an offset, first, last, new or an ISO date`,
+    "sub",
+  );
+}
+
+/**
+ * A message as one JSON line: topic, data, headers, and the reply-to,
+ * offset and timestamp when set, plus `extra` fields.
+ */
+export function toJson(message: Message, extra?: Record<string, unknown>): string {
   const record: Record<string, unknown> = {
     topic: message.topic,
     data: message.text(),
     headers: message.headers,
   };
   if (message.replyTo !== "") record.replyTo = message.replyTo;
-  return JSON.stringify(record);
+  if (message.offset !== undefined) record.offset = message.offset;
+  if (message.timestamp !== undefined) record.timestamp = message.timestamp;
+  return JSON.stringify(extra === undefined ? record : { ...record, ...extra });
 }
 
 /** Calls `stop` on SIGINT and SIGTERM; returns a function that stops listening. */
@@ -203,7 +244,8 @@ export async function runReq(context: Context): Promise<number> {
 
 // --- shared ------------------------------------------------------------------
 
-function positionals(
+/** The positional arguments, if there are `min` to `max` of them (else a usage error). */
+export function positionals(
   args: string[],
   min: number,
   max: number,
@@ -217,14 +259,16 @@ function positionals(
   return args;
 }
 
-function checkTopic(topic: string, command: CommandName): void {
+/** Refuses a topic that is not valid (or has wildcards) with a usage error. */
+export function checkTopic(topic: string, command: CommandName): void {
   const problem = topicProblem(topic);
   if (problem !== undefined) {
     throw new UsageError(`Invalid TOPIC ${quote(topic)}: ${problem}`, command);
   }
 }
 
-function integer(
+/** An option's integer value of at least `min`, or `undefined` when not given. */
+export function integer(
   value: string | undefined,
   flag: string,
   min: number,
@@ -239,7 +283,8 @@ function integer(
   return number;
 }
 
-function headers(
+/** `--header K=V` pairs as a record, or `undefined` when none were given. */
+export function headers(
   pairs: string[] | undefined,
   command: CommandName,
 ): Record<string, string> | undefined {
@@ -256,7 +301,7 @@ function headers(
 }
 
 /** A client, and whether it is connected right now (not reconnecting). */
-interface Connection {
+export interface Connection {
   client: Client;
   connected: boolean;
 }
@@ -265,7 +310,10 @@ interface Connection {
  * Connects with the global options. Disconnects and reconnects are reported
  * on stderr when `reportReconnects` (for `mb sub`) or `--verbose`.
  */
-async function connectClient(context: Context, reportReconnects = false): Promise<Connection> {
+export async function connectClient(
+  context: Context,
+  reportReconnects = false,
+): Promise<Connection> {
   const { values, verbose } = context;
   const caCerts = values.ca === undefined ? undefined : await Promise.all(
     values.ca.map((path) =>
@@ -325,7 +373,7 @@ function reportStatus(event: StatusEvent, verbose: boolean): void {
  * it. A client waiting to reconnect has nothing to drain into: it just
  * closes.
  */
-async function closeClient({ client, connected }: Connection): Promise<void> {
+export async function closeClient({ client, connected }: Connection): Promise<void> {
   if (!connected) return await client.close();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSE_TIMEOUT_MS));
@@ -342,7 +390,7 @@ async function closeClient({ client, connected }: Connection): Promise<void> {
  * {@linkcode FLUSH_CHARS}), so a busy subscription is not a write per
  * message.
  */
-class Stdout {
+export class Stdout {
   #parts: string[] = [];
   #chars = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;

@@ -30,6 +30,17 @@ export const OPTIONS = {
   json: { type: "boolean" },
   queue: { type: "string", short: "q" },
   timeout: { type: "string", short: "t" },
+  stream: { type: "string" },
+  from: { type: "string" },
+  max: { type: "string" },
+  wait: { type: "string" },
+  topic: { type: "string", multiple: true },
+  "max-msgs": { type: "string" },
+  "max-bytes": { type: "string" },
+  "max-age-ms": { type: "string" },
+  "ack-wait-ms": { type: "string" },
+  "max-deliver": { type: "string" },
+  "dead-letter": { type: "string" },
 } as const;
 
 /** The `parseArgs` configuration `mb` parses with, less the arguments. */
@@ -66,6 +77,34 @@ const OPTION_HELP: Record<OptionName, [string, ...string[]]> = {
   ],
   queue: ["-q, --queue NAME", "join queue group NAME: each message goes to one member"],
   timeout: ["-t, --timeout MS", "how long to wait for the reply (default 5000)"],
+  stream: ["    --stream NAME", "read stream NAME (stored messages, then new ones)"],
+  from: [
+    "    --from POSITION",
+    "where --stream starts: an offset, first, last, new (default)",
+    "or an ISO date like 2024-05-01T12:00:00Z",
+  ],
+  max: ["    --max N", "take up to N messages (default 1)"],
+  wait: ["    --wait MS", "wait up to MS milliseconds for a message (default 0)"],
+  topic: ["    --topic T", ""],
+
+  "max-msgs": ["    --max-msgs N", "create: keep at most N messages"],
+  "max-bytes": ["    --max-bytes N", ""],
+  "max-age-ms": ["    --max-age-ms MS", "create: drop messages older than MS milliseconds"],
+  "ack-wait-ms": [
+    "    --ack-wait-ms MS",
+    "declare: redeliver what is not acked within MS",
+    "(default 30000)",
+  ],
+  "max-deliver": [
+    "    --max-deliver N",
+    "declare: deliveries before a message is dead-lettered",
+    "(default 5)",
+  ],
+  "dead-letter": [
+    "    --dead-letter Q",
+    "declare: queue Q takes the messages delivered --max-deliver",
+    "times (default: they are dropped)",
+  ],
 };
 
 /** The options every command takes. */
@@ -80,7 +119,7 @@ export const GLOBAL_OPTIONS: readonly OptionName[] = [
 ];
 
 /** The name of an `mb` command. */
-export type CommandName = "pub" | "sub" | "req";
+export type CommandName = "pub" | "sub" | "req" | "pull" | "stream" | "queue";
 
 /** How a command is used and described. */
 export interface CommandHelp {
@@ -94,6 +133,8 @@ export interface CommandHelp {
   options: readonly OptionName[];
   /** What `--count` means for this command, when it takes one. */
   count?: string;
+  /** Description lines of options that mean something else for this command. */
+  overrides?: Partial<Record<OptionName, string[]>>;
 }
 
 /** The commands, in the order the help lists them. */
@@ -114,8 +155,14 @@ mb exits; nothing is printed unless --verbose.`,
 stdout as "TOPIC PAYLOAD", one per line, or as JSON with --json. Once the
 broker has applied the subscription, prints 'Subscribed to "PATTERN"' on
 stderr. Keeps running across broker restarts; SIGINT or SIGTERM drains and
-exits 0.`,
-    options: ["count", "queue", "json"],
+exits 0.
+
+With --stream NAME, reads that stream instead: the stored messages whose
+topic matches PATTERN, from --from on, then new ones as they are stored,
+each printed as "OFFSET TOPIC PAYLOAD" (JSON adds "offset" and
+"timestamp"). After a broker restart it resumes after the last message
+printed.`,
+    options: ["count", "queue", "json", "stream", "from"],
     count: "exit after N messages",
   },
   req: {
@@ -125,6 +172,71 @@ exits 0.`,
 request and prints the payload of the first reply. Fails with NO_RESPONDERS
 when nobody subscribes to TOPIC, and with TIMEOUT when no reply comes.`,
     options: ["timeout", "header"],
+  },
+  pull: {
+    synopsis: "QUEUE",
+    summary: "take messages from QUEUE, print and ack them",
+    description: `Fetches up to --max messages from QUEUE, waiting up to --wait milliseconds
+for the first when the queue is empty, prints each as "TOPIC PAYLOAD" (or as
+JSON with --json, adding "id", "deliveryCount" and "timestamp") and acks
+them once printed. Prints nothing and exits 0 when no message came.`,
+    options: ["max", "wait", "json"],
+    overrides: {
+      json: [
+        'print one JSON object per message: {"topic", "data", "headers",',
+        '"id", "deliveryCount", "timestamp", "replyTo" when set}',
+      ],
+    },
+  },
+  stream: {
+    synopsis: "SUBCOMMAND",
+    summary: "list, describe, create, delete or purge streams",
+    description: `Manages the broker's streams:
+  ls                    list the streams, one line each
+  info NAME             print the stream's configuration and state as JSON
+  create NAME --topic T [--max-msgs N] [--max-bytes N] [--max-age-ms MS]
+                        create a stream that keeps the messages published to
+                        T (repeat --topic for more patterns); prints its info
+  rm NAME               delete the stream and its messages
+  purge NAME            remove every message; prints how many`,
+    options: ["topic", "max-msgs", "max-bytes", "max-age-ms", "json"],
+    overrides: {
+      topic: ["create: store the messages published to T; repeat it"],
+      "max-bytes": ["create: keep at most N bytes"],
+      json: ["ls: print one JSON object per stream"],
+    },
+  },
+  queue: {
+    synopsis: "SUBCOMMAND",
+    summary: "list, describe, declare, send to, delete or purge queues",
+    description: `Manages the broker's work queues:
+  ls                    list the queues, one line each
+  info NAME             print the queue's configuration and state as JSON
+  declare NAME [--topic T] [--ack-wait-ms MS] [--max-deliver N]
+               [--dead-letter Q] [--max-bytes N]
+                        create the queue (or check an existing one); prints
+                        its info
+  send NAME [DATA]      put DATA (all of stdin without DATA or with "-") on
+                        the queue; prints its message id
+  rm NAME               delete the queue and its messages
+  purge NAME            remove every waiting message; prints how many
+
+Take messages from a queue with "mb pull".`,
+    options: [
+      "topic",
+      "ack-wait-ms",
+      "max-deliver",
+      "dead-letter",
+      "max-bytes",
+      "header",
+      "json",
+    ],
+    overrides: {
+      topic: ["declare: also take the messages published to T", "send: record topic T"],
+      "max-bytes": ["declare: refuse sends while the queue holds N bytes"],
+      header: ["send: add a header; repeat for more"],
+      json: ["ls: print one JSON object per queue"],
+    },
   },
 };
 
@@ -159,6 +271,8 @@ function optionLines(names: readonly OptionName[], command?: CommandHelp): strin
   for (const name of names) {
     const [flag, ...description] = OPTION_HELP[name];
     if (name === "count") description[0] = command?.count ?? "";
+    const override = command?.overrides?.[name];
+    if (override !== undefined) description.splice(0, description.length, ...override);
     for (let i = 0; i < description.length; i++) {
       out.push(`  ${(i === 0 ? flag : "").padEnd(22)}${description[i]}`);
     }

@@ -11,6 +11,11 @@
  * mb pub sensors/kitchen 22.5         # publish one message
  * seq 3 | mb pub jobs/new             # publish each line of stdin
  * mb req time/now                     # send a request, print the reply
+ * mb stream create orders --topic 'orders/#'
+ * mb sub 'orders/#' --stream orders --from first   # replay, then follow
+ * mb queue declare emails
+ * mb queue send emails '{"to":"a@example.com"}'
+ * mb pull emails --max 10 --wait 5000 # take, print and ack messages
  * ```
  *
  * `--server URL` (repeatable or comma-separated, else `$MB_SERVER`, else
@@ -29,6 +34,7 @@
 import { parseArgs } from "node:util";
 import { CLIENT_VERSION } from "./handshake.ts";
 import { type Context, describe, runPub, runReq, runSub } from "./_cli_commands.ts";
+import { runPull, runQueue, runStream } from "./_cli_durable.ts";
 import {
   type CommandName,
   COMMANDS,
@@ -48,6 +54,9 @@ const RUNNERS: Record<CommandName, (context: Context) => Promise<number>> = {
   pub: runPub,
   sub: runSub,
   req: runReq,
+  pull: runPull,
+  stream: runStream,
+  queue: runQueue,
 };
 
 /**

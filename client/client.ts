@@ -1,30 +1,42 @@
 // Copyright mb authors. MIT license.
 // This module is browser compatible.
 
-import { readU32, utf8Length, writeUtf8 } from "../protocol/_bytes.ts";
+import { readU32, readU64, utf8Length, writeUtf8 } from "../protocol/_bytes.ts";
+import { decodeStoredResult } from "../protocol/durable.ts";
 import { isConnectionFatal, MbError } from "../protocol/errors.ts";
 import { FrameBatch } from "../protocol/frame_batch.ts";
-import { type DeliverFrame, type Frame, FrameType, type ServerInfo } from "../protocol/frames.ts";
+import {
+  type AckAction,
+  type DeliverFrame,
+  type Frame,
+  FrameType,
+  type ServerInfo,
+  type StreamDeliverFrame,
+} from "../protocol/frames.ts";
 import { encodeHeaders } from "../protocol/headers.ts";
 import { patternProblem, topicProblem } from "../protocol/topic.ts";
+import type { DurableCore, JobReceiver } from "./_durable.ts";
 import { asErrorCode, type OpenConnection, openConnection } from "./handshake.ts";
 import { Message } from "./message.ts";
 import type { ConnectOptions, PublishOptions, RequestOptions } from "./options.ts";
+import { Queues } from "./queues.ts";
 import { RequestMux } from "./request_mux.ts";
+import { Streams } from "./streams.ts";
 import { type SubscribeOptions, Subscription } from "./subscription.ts";
 import type { Transport, TransportFactory } from "./transport.ts";
 
 interface Pending {
   /** Sequence number of the frame that asked; see `#sentSeq`. */
   seq: number;
-  resolve(): void;
+  /** Called with the ok frame's result. */
+  resolve(result: Uint8Array): void;
   reject(error: Error): void;
 }
 
 /** Outbound bytes beyond which `publish` asks callers to wait. */
 const HIGH_WATER_BYTES = 1024 * 1024;
 const FLUSH_THRESHOLD_BYTES = 64 * 1024;
-const RESOLVED: Promise<void> = Promise.resolve();
+const RESOLVED: Promise<undefined> = Promise.resolve(undefined);
 const MAX_PINGS_OUT = 2;
 
 /** How a client reaches its servers; `connect()` fills this in. */
@@ -40,7 +52,10 @@ export interface ClientTransportConfig {
  *
  * `publish()` appends to an outbound batch and returns at once; the batch is
  * written once per tick (or as soon as it passes 64 KiB), one write in
- * flight. Subscriptions are async iterables, or take a callback.
+ * flight. Subscriptions are async iterables, or take a callback. Brokers
+ * with a store also keep streams ({@linkcode Client.streams}, read with
+ * `subscribe(pattern, { stream })`) and work queues
+ * ({@linkcode Client.queues}).
  *
  * @example Publish and subscribe
  * ```ts ignore
@@ -67,8 +82,10 @@ export class Client implements AsyncDisposable {
   #writingTo: WritableStreamDefaultWriter<Uint8Array> | undefined;
   #flushing: Promise<void> = RESOLVED;
   #scheduled = false;
-  #drainWaiters: (() => void)[] = [];
+  #drainWaiters: ((value: undefined) => void)[] = [];
   #subs = new Map<number, Subscription>();
+  /** Queue consumers and fetches, by sid (shared with `#subs`). */
+  #receivers = new Map<number, JobReceiver>();
   #nextSid = 1;
   #nextRequestId = 1;
   #pending = new Map<number, Pending>();
@@ -87,6 +104,14 @@ export class Client implements AsyncDisposable {
   #reconnectAbort = new AbortController();
 
   /**
+   * Stream administration: create, inspect, list, purge and delete streams.
+   * Read a stream with `subscribe(pattern, { stream, from })`.
+   */
+  readonly streams: Streams;
+  /** Work queues: declare, send, consume, fetch, inspect, purge, delete. */
+  readonly queues: Queues;
+
+  /**
    * Use `connect()`; this constructor takes an already open, handshaken
    * transport.
    *
@@ -100,6 +125,8 @@ export class Client implements AsyncDisposable {
     this.#server = opened.server;
     this.#closed = new Promise((resolve) => this.#closedResolve = resolve);
     this.#attach(opened);
+    this.streams = new Streams(this.#core);
+    this.queues = new Queues(this.#core);
     const interval = options.pingIntervalMs ?? 30_000;
     this.#keepaliveTimer = setInterval(() => this.#keepalive(), interval);
   }
@@ -129,25 +156,33 @@ export class Client implements AsyncDisposable {
   }
 
   /**
-   * Publishes a message. Without `confirm`, the returned promise resolves at
-   * once unless the outbound buffer is full, in which case it resolves when
-   * there is room again: awaiting it in a loop applies backpressure. With
-   * `confirm`, it resolves once the broker accepted the message.
+   * Publishes a message. Without `confirm`, the returned promise resolves
+   * (with `undefined`) at once unless the outbound buffer is full, in which
+   * case it resolves when there is room again: awaiting it in a loop applies
+   * backpressure. With `confirm`, it resolves once the broker accepted the
+   * message: with the offset a stream stored it at (once stored as the
+   * broker's fsync policy says), or `undefined` when no stream takes the
+   * topic.
    *
    * @param topic The topic; no wildcards.
    * @param data The payload: text (sent as UTF-8) or bytes.
    * @param options Headers, reply-to, confirmation.
    * @returns Resolves as described above.
    * @throws {MbError} `TOPIC_INVALID`, `PAYLOAD_TOO_LARGE`, `HEADERS_INVALID`,
-   * or `CONNECTION_CLOSED` (as a rejection).
+   * `STORAGE_FULL` or `STORAGE_FAILED` (with `confirm`), or
+   * `CONNECTION_CLOSED` (as a rejection).
    *
    * @example
    * ```ts ignore
    * await mb.publish("sensors/kitchen", "22.5");
-   * await mb.publish("orders/new", JSON.stringify(order), { confirm: true });
+   * const offset = await mb.publish("orders/new", JSON.stringify(order), { confirm: true });
    * ```
    */
-  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): Promise<void> {
+  publish(
+    topic: string,
+    data: string | Uint8Array,
+    options?: PublishOptions,
+  ): Promise<number | undefined> {
     const problem = topicProblem(topic);
     if (problem !== undefined) {
       return Promise.reject(
@@ -177,7 +212,7 @@ export class Client implements AsyncDisposable {
           this.#pending.delete(requestId);
           throw error;
         }
-        return confirmed;
+        return confirmed.then(storedOffset);
       }
       this.#appendPublish(0, topic, replyTo, headers, data);
       if (this.#batch.byteLength >= HIGH_WATER_BYTES && this.#state === "connected") {
@@ -190,23 +225,39 @@ export class Client implements AsyncDisposable {
   }
 
   /**
-   * Subscribes to a pattern (`+` one level, `#` the rest).
+   * Subscribes to a pattern (`+` one level, `#` the rest). With `stream`,
+   * reads that stream instead: its stored messages matching the pattern
+   * from `from` on, then new ones as they are stored, each with its
+   * `offset`; the broker sends at most `credit` messages ahead of the
+   * application, and after a reconnect the reader resumes after the last
+   * message it received.
    *
-   * @param pattern The pattern.
-   * @param options Queue group, callback, limits.
+   * @param pattern The pattern (for a stream reader, `""` matches all too).
+   * @param options Queue group, callback, limits, stream and start.
    * @returns The subscription, iterable at once; the server applies it
-   * before any later publish on this connection.
+   * before any later publish on this connection. Its iteration (and
+   * `ready`) fails when the broker refuses it: `STREAM_UNKNOWN`,
+   * `OFFSET_OUT_OF_RANGE`, `SUBSCRIPTION_LIMIT`.
    * @throws {MbError} `TOPIC_INVALID` for a bad pattern, `INVALID_ARGUMENT`
-   * for a bad queue group or a `max` below 1, `CONNECTION_CLOSED` after close.
+   * for a bad queue group, a `max` below 1, a bad stream name, `from` or
+   * `credit`, or a stream on a broker without a store; `CONNECTION_CLOSED`
+   * after close.
    *
    * @example
    * ```ts ignore
    * const sub = mb.subscribe("jobs/#", { queue: "workers" });
    * for await (const job of sub) await handle(job);
    * ```
+   *
+   * @example Read a stream from offset 100
+   * ```ts ignore
+   * const sub = mb.subscribe("orders/#", { stream: "orders", from: 100 });
+   * for await (const msg of sub) console.log(msg.offset, msg.text());
+   * ```
    */
   subscribe(pattern: string, options?: SubscribeOptions): Subscription {
-    const problem = patternProblem(pattern);
+    const isStream = options?.stream !== undefined;
+    const problem = isStream && pattern === "" ? undefined : patternProblem(pattern);
     if (problem !== undefined) {
       throw new MbError(
         "TOPIC_INVALID",
@@ -221,11 +272,10 @@ export class Client implements AsyncDisposable {
       );
     }
     this.#assertOpen();
-    let sid = this.#nextSid;
-    while (this.#subs.has(sid)) sid = sid >= 0xffffffff ? 1 : sid + 1;
-    this.#nextSid = sid >= 0xffffffff ? 1 : sid + 1;
-    const sub = new Subscription(this.#owner, sid, pattern, options);
-    this.#subs.set(sid, sub);
+    const sub = new Subscription(this.#owner, this.#freeSid(), pattern, options);
+    if (isStream) this.#assertDurable(`read stream ${JSON.stringify(sub.stream)}`);
+    this.#subs.set(sub.sid, sub);
+    this.#nextSid = sub.sid >= 0xffffffff ? 1 : sub.sid + 1;
     if (this.#state === "connected") this.#sendSubscribe(sub);
     return sub;
   }
@@ -277,7 +327,7 @@ export class Client implements AsyncDisposable {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      this.#pongWaiters.push({ seq: ++this.#seq, resolve, reject });
+      this.#pongWaiters.push({ seq: ++this.#seq, resolve: () => resolve(), reject });
       this.#append({ type: FrameType.Ping });
     });
   }
@@ -294,6 +344,9 @@ export class Client implements AsyncDisposable {
     if (this.#state === "reconnecting") return await this.close();
     const subs = [...this.#subs.values()];
     const unsubscribed = subs.map((sub) => sub.unsubscribe().catch(() => {}));
+    for (const receiver of [...this.#receivers.values()]) {
+      if (receiver.close !== undefined) unsubscribed.push(receiver.close().catch(() => {}));
+    }
     await Promise.all(unsubscribed);
     // Lost the connection meanwhile: nothing more can be flushed.
     if (this.#state !== "connected") return await this.close();
@@ -336,33 +389,103 @@ export class Client implements AsyncDisposable {
       else console.error("mb: a subscription callback threw:", error);
     },
     unsubscribe: (sid: number): Promise<void> => {
-      if (!this.#subs.delete(sid)) return RESOLVED;
+      if (!this.#subs.delete(sid) && !this.#receivers.delete(sid)) return RESOLVED;
       if (this.#state !== "connected") return RESOLVED;
       const requestId = this.#nextId();
       const done = this.#await(requestId);
       this.#append({ type: FrameType.Unsubscribe, requestId, sid });
-      return done.catch((error) => {
+      return done.then(ignore, (error) => {
         if (error instanceof MbError && error.code === "CONNECTION_CLOSED") return;
         throw error;
       });
     },
+    credit: (sid: number, credit: number): void => {
+      // Disconnected: the reader asks for its credit again when restored.
+      if (this.#state !== "connected") return;
+      this.#append({ type: FrameType.Credit, sid, credit });
+    },
+  };
+
+  // The stream and queue APIs' view of the client.
+  #core: DurableCore = {
+    payloadLimit: (): number | undefined => this.#info?.maxPayloadBytes,
+    assertDurable: (action: string): void => this.#assertDurable(action),
+    request: (build: (requestId: number) => Frame): Promise<Uint8Array> => {
+      try {
+        this.#assertOpen();
+        const requestId = this.#nextId();
+        const answered = this.#await(requestId);
+        try {
+          this.#append(build(requestId));
+        } catch (error) {
+          this.#pending.delete(requestId);
+          throw error;
+        }
+        return answered;
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+    attach: (receiver: JobReceiver): number => {
+      const sid = this.#freeSid();
+      this.#nextSid = sid >= 0xffffffff ? 1 : sid + 1;
+      this.#receivers.set(sid, receiver);
+      return sid;
+    },
+    detach: (sid: number): void => void this.#receivers.delete(sid),
+    unsubscribe: (sid: number): Promise<void> => this.#owner.unsubscribe(sid),
+    settle: (queue: string, messageId: number, action: AckAction, delayMs: number) =>
+      this.#core.request((requestId) => ({
+        type: FrameType.Ack,
+        requestId,
+        queue,
+        messageId,
+        action,
+        delayMs,
+      })).then(ignore),
+    publish: (topic, data, options) => this.publish(topic, data, options),
   };
 
   #sendSubscribe(sub: Subscription): void {
     const requestId = this.#nextId();
-    const done = this.#await(requestId);
-    this.#append({
-      type: FrameType.Subscribe,
-      requestId,
-      sid: sub.sid,
-      pattern: sub.pattern,
-      queue: sub.queue,
+    // Settled as the answer is dispatched, before the deliveries after it.
+    this.#pending.set(requestId, {
+      seq: ++this.#seq,
+      resolve: (result) => sub.confirmed(result.length >= 8 ? readU64(result, 0) : undefined),
+      reject: (error) => {
+        if (error instanceof MbError && error.code === "CONNECTION_CLOSED") return;
+        this.#subs.delete(sub.sid);
+        sub.end(error instanceof MbError ? error : new MbError("INTERNAL", String(error)));
+      },
     });
-    done.catch((error) => {
-      if (error instanceof MbError && error.code === "CONNECTION_CLOSED") return;
-      this.#subs.delete(sub.sid);
-      sub.end(error);
-    });
+    if (sub.stream === "") {
+      this.#append({
+        type: FrameType.Subscribe,
+        requestId,
+        sid: sub.sid,
+        pattern: sub.pattern,
+        queue: sub.queue,
+      });
+    } else {
+      this.#append({
+        type: FrameType.StreamSubscribe,
+        requestId,
+        sid: sub.sid,
+        stream: sub.stream,
+        pattern: sub.pattern,
+        start: sub.resumeFrom(),
+        credit: sub.initialCredit(),
+      });
+    }
+  }
+
+  /** A sid no subscription, consumer or fetch uses. */
+  #freeSid(): number {
+    let sid = this.#nextSid;
+    while (this.#subs.has(sid) || this.#receivers.has(sid)) {
+      sid = sid >= 0xffffffff ? 1 : sid + 1;
+    }
+    return sid;
   }
 
   /**
@@ -370,7 +493,7 @@ export class Client implements AsyncDisposable {
    * an append can start a write at once (past 64 KiB), and the sequence
    * number must say the frame was in that write.
    */
-  #await(requestId: number): Promise<void> {
+  #await(requestId: number): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
       this.#pending.set(requestId, { seq: ++this.#seq, resolve, reject });
     });
@@ -464,7 +587,7 @@ export class Client implements AsyncDisposable {
     if (this.#drainWaiters.length === 0) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
-    for (const wake of waiters) wake();
+    for (const wake of waiters) wake(undefined);
   }
 
   async #waitWritten(timeoutMs: number): Promise<void> {
@@ -523,11 +646,21 @@ export class Client implements AsyncDisposable {
         if (sub !== undefined) sub.push(this.#message(frame));
         return;
       }
+      case FrameType.StreamDeliver: {
+        const sub = this.#subs.get(frame.sid);
+        if (sub !== undefined) sub.pushStream(this.#streamMessage(frame));
+        return;
+      }
+      case FrameType.QueueDeliver: {
+        const receiver = this.#receivers.get(frame.sid);
+        if (receiver !== undefined) receiver.deliver(frame);
+        return;
+      }
       case FrameType.Ok: {
         const pending = this.#pending.get(frame.requestId);
         if (pending !== undefined) {
           this.#pending.delete(frame.requestId);
-          pending.resolve();
+          pending.resolve(frame.result);
         }
         return;
       }
@@ -551,7 +684,7 @@ export class Client implements AsyncDisposable {
         this.#append({ type: FrameType.Pong });
         return;
       case FrameType.Pong:
-        this.#pongWaiters.shift()?.resolve();
+        this.#pongWaiters.shift()?.resolve(EMPTY);
         return;
       case FrameType.Goodbye:
         // The server is going away; the read loop ends next and reconnects.
@@ -576,6 +709,22 @@ export class Client implements AsyncDisposable {
       replyTo: frame.replyTo,
       headerBlock: headers,
       responder: this,
+    });
+  }
+
+  #streamMessage(frame: StreamDeliverFrame): Message {
+    let payload = frame.payload;
+    let headers = frame.headers;
+    if (payload.buffer.byteLength > 8 * (payload.length + 256)) {
+      payload = payload.slice();
+      headers = headers?.slice();
+    }
+    return new Message(frame.topic, payload, {
+      replyTo: frame.replyTo,
+      headerBlock: headers,
+      responder: this,
+      offset: frame.offset,
+      timestamp: frame.timestamp,
     });
   }
 
@@ -646,13 +795,32 @@ export class Client implements AsyncDisposable {
     );
   }
 
-  /** Re-subscribes on a new connection, then sends what was buffered. */
+  /**
+   * Re-subscribes (stream readers after their last message) and restarts
+   * queue consumers on a new connection, then sends what was buffered. A
+   * broker without a store ends the stream readers and consumers.
+   */
   #restore(opened: OpenConnection): void {
     const buffered = this.#batch.take();
     this.#state = "connected";
     this.#attach(opened);
-    for (const sub of this.#subs.values()) this.#sendSubscribe(sub);
-    this.#keepBuffered(buffered);
+    const durable = opened.info.store !== undefined;
+    for (const sub of [...this.#subs.values()]) {
+      if (sub.stream === "" || durable) this.#sendSubscribe(sub);
+      else {
+        this.#subs.delete(sub.sid);
+        sub.end(this.#noStoreError(`read stream ${JSON.stringify(sub.stream)}`));
+      }
+    }
+    for (const [sid, receiver] of [...this.#receivers]) {
+      if (receiver.restart === undefined) continue;
+      if (durable) receiver.restart();
+      else {
+        this.#receivers.delete(sid);
+        receiver.end(this.#noStoreError("consume a queue"));
+      }
+    }
+    this.#keepBuffered(buffered, durable);
     if (this.#batch.byteLength > 0 && !this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => void this.#flushNow());
@@ -660,22 +828,49 @@ export class Client implements AsyncDisposable {
   }
 
   /**
-   * Re-queues the frames that were buffered but never sent: publishes and
-   * pings go out on the new connection; subscribe and unsubscribe frames are
-   * dropped (subscriptions are restored from the client's own state) and
-   * their pending answers settled.
+   * Re-queues the frames that were buffered but never sent: publishes,
+   * pings, commands, queue sends, acks and fetches go out on the new
+   * connection (the durable ones fail with `INVALID_ARGUMENT` when the new
+   * broker has no store); subscribe, consume and unsubscribe frames are
+   * dropped (subscriptions are restored from the client's own state: their
+   * new frames settle their `ready`), unsubscribes answered at once; credit
+   * frames are dropped (readers ask for credit again).
    */
-  #keepBuffered(bytes: Uint8Array): void {
+  #keepBuffered(bytes: Uint8Array, durable: boolean): void {
     let at = 0;
     while (at + 5 <= bytes.length) {
       const end = at + 4 + readU32(bytes, at);
       const type = bytes[at + 4];
-      if (type === FrameType.Publish || type === FrameType.Ping) {
-        this.#batch.appendBytes(bytes.subarray(at, end));
-      } else if (type === FrameType.Subscribe || type === FrameType.Unsubscribe) {
-        const requestId = readU32(bytes, at + 5);
-        this.#pending.get(requestId)?.resolve();
-        this.#pending.delete(requestId);
+      switch (type) {
+        case FrameType.Publish:
+        case FrameType.Ping:
+          this.#batch.appendBytes(bytes.subarray(at, end));
+          break;
+        case FrameType.Command:
+        case FrameType.QueueSend:
+        case FrameType.Ack:
+        case FrameType.Fetch: {
+          if (durable) {
+            this.#batch.appendBytes(bytes.subarray(at, end));
+            break;
+          }
+          const requestId = readU32(bytes, at + 5);
+          const pending = this.#pending.get(requestId);
+          this.#pending.delete(requestId);
+          pending?.reject(this.#noStoreError("finish a stream or queue operation"));
+          break;
+        }
+        case FrameType.Subscribe:
+        case FrameType.StreamSubscribe:
+        case FrameType.QueueConsume:
+          this.#pending.delete(readU32(bytes, at + 5));
+          break;
+        case FrameType.Unsubscribe: {
+          const requestId = readU32(bytes, at + 5);
+          this.#pending.get(requestId)?.resolve(EMPTY);
+          this.#pending.delete(requestId);
+          break;
+        }
       }
       at = end;
     }
@@ -722,6 +917,8 @@ export class Client implements AsyncDisposable {
     this.#requests.rejectAll(closedError);
     for (const sub of this.#subs.values()) sub.end();
     this.#subs.clear();
+    for (const receiver of this.#receivers.values()) receiver.end();
+    this.#receivers.clear();
     this.#wakeDrainWaiters();
     this.#options.onStatus?.({ type: "close", error });
     this.#closedResolve(error);
@@ -748,7 +945,30 @@ export class Client implements AsyncDisposable {
       throw new MbError("CONNECTION_CLOSED", "The client is closed");
     }
   }
+
+  /** Throws unless the broker serves streams and queues (and the client is open). */
+  #assertDurable(action: string): void {
+    this.#assertOpen();
+    if (this.#info?.store === undefined) throw this.#noStoreError(action);
+  }
+
+  #noStoreError(action: string): MbError {
+    return new MbError(
+      "INVALID_ARGUMENT",
+      `Cannot ${action}: the broker at ${this.#server.href} has no store ` +
+        "(it serves no streams or queues)",
+    );
+  }
 }
+
+const EMPTY: Uint8Array = new Uint8Array(0);
+
+/** The offset in a confirmed publish's result, if a stream stored it. */
+function storedOffset(result: Uint8Array): number | undefined {
+  return result.length === 0 ? undefined : decodeStoredResult(result)!.offset;
+}
+
+function ignore(): void {}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

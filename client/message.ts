@@ -14,13 +14,28 @@ export interface Responder {
     topic: string,
     data: string | Uint8Array,
     options?: { headers?: Record<string, string> },
-  ): Promise<void>;
+  ): Promise<unknown>;
+}
+
+/** Options for the {@linkcode Message} constructor. */
+export interface MessageOptions {
+  /** Where a reply goes. */
+  replyTo?: string;
+  /** The encoded header block. */
+  headerBlock?: Uint8Array;
+  /** Who sends replies. */
+  responder?: Responder;
+  /** The message's offset in its stream (stream readers only). */
+  offset?: number;
+  /** When the broker stored it, in milliseconds since the epoch (streams and queues). */
+  timestamp?: number;
 }
 
 /**
  * A message received from a subscription. `data` is the payload as bytes
  * (a view into the received chunk: copy it with `slice()` to keep it long);
- * headers, text and JSON are decoded on first use.
+ * headers, text and JSON are decoded on first use. Messages read from a
+ * stream also carry their `offset` and `timestamp`.
  *
  * @example
  * ```ts
@@ -40,6 +55,13 @@ export class Message {
   readonly data: Uint8Array;
   /** Where a reply goes, or `""`. */
   readonly replyTo: string;
+  /** The offset in the stream it was read from; `undefined` for live messages. */
+  readonly offset: number | undefined;
+  /**
+   * When the broker stored it, in milliseconds since the epoch; `undefined`
+   * for live messages.
+   */
+  readonly timestamp: number | undefined;
   #headerBlock: Uint8Array | undefined;
   #headers: Record<string, string> | undefined;
   #responder: Responder | undefined;
@@ -49,16 +71,15 @@ export class Message {
    *
    * @param topic The topic.
    * @param data The payload.
-   * @param options Reply-to, the encoded header block, and who can reply.
+   * @param options Reply-to, the encoded header block, who can reply, and
+   * the stream offset and timestamp.
    */
-  constructor(
-    topic: string,
-    data: Uint8Array,
-    options: { replyTo?: string; headerBlock?: Uint8Array; responder?: Responder } = {},
-  ) {
+  constructor(topic: string, data: Uint8Array, options: MessageOptions = {}) {
     this.topic = topic;
     this.data = data;
     this.replyTo = options.replyTo ?? "";
+    this.offset = options.offset;
+    this.timestamp = options.timestamp;
     this.#headerBlock = options.headerBlock;
     this.#responder = options.responder;
   }
@@ -112,6 +133,8 @@ export class Message {
         ),
       );
     }
-    return this.#responder.publish(this.replyTo, data, options);
+    return this.#responder.publish(this.replyTo, data, options).then(ignore);
   }
 }
+
+function ignore(): void {}

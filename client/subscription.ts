@@ -1,8 +1,19 @@
 // Copyright mb authors. MIT license.
 // This module is browser compatible.
 
+import { nameProblem } from "../protocol/durable.ts";
 import { MbError } from "../protocol/errors.ts";
+import type { StreamStart } from "../protocol/frames.ts";
+import { DeliveryQueue } from "./_delivery_queue.ts";
 import type { Message } from "./message.ts";
+
+/**
+ * Where a stream reader starts: an offset, `"first"` (the oldest message the
+ * stream holds), `"last"` (its newest message, then new ones), `"new"` (only
+ * messages stored from now on), or a `Date` (the first message stored at or
+ * after it).
+ */
+export type StreamFrom = number | "first" | "last" | "new" | Date;
 
 /** Options for `Client.subscribe`. */
 export interface SubscribeOptions {
@@ -15,13 +26,35 @@ export interface SubscribeOptions {
   callback?: (message: Message) => void;
   /**
    * Messages queued for the iterator before further ones are dropped (and
-   * counted in {@linkcode Subscription.dropped}).
+   * counted in {@linkcode Subscription.dropped}). Stream readers never drop:
+   * their queue is bounded by `credit`.
    *
    * @default {65536}
    */
   maxPending?: number;
   /** Ends the subscription after this many messages. */
   max?: number;
+  /**
+   * Read this stream (replay, then live) instead of live messages: only its
+   * messages whose topic matches the pattern, each with its `offset` and
+   * `timestamp`. Resumes after the last message received when the client
+   * reconnects.
+   */
+  stream?: string;
+  /**
+   * Where a stream reader starts (only with `stream`).
+   *
+   * @default {"new"}
+   */
+  from?: StreamFrom;
+  /**
+   * Stream messages the broker may send ahead of the application (only with
+   * `stream`). More is granted each time the application has taken half of
+   * it, so a slow reader holds at most this many in memory.
+   *
+   * @default {1000}
+   */
+  credit?: number;
 }
 
 /** The client side the subscription calls back into. */
@@ -30,6 +63,8 @@ export interface SubscriptionOwner {
   unsubscribe(sid: number): Promise<void>;
   /** Reports an error thrown by a subscription's callback. */
   reportError(error: Error): void;
+  /** Grants a stream reader `credit` more messages. */
+  credit(sid: number, credit: number): void;
 }
 
 /**
@@ -37,7 +72,8 @@ export interface SubscriptionOwner {
  * code, a `ReadableStream<Message>` through {@linkcode Subscription.readable}).
  * Iteration ends after {@linkcode Subscription.unsubscribe}, when the client
  * closes or drains, or after `max` messages; it throws when the server refused
- * the subscription.
+ * the subscription (for a stream reader, `STREAM_UNKNOWN` or
+ * `OFFSET_OUT_OF_RANGE`, say).
  *
  * @example
  * ```ts ignore
@@ -49,6 +85,13 @@ export interface SubscriptionOwner {
  *   console.log(msg.topic, msg.text());
  * }
  * ```
+ *
+ * @example Replay a stream from its first message
+ * ```ts ignore
+ * const orders = mb.subscribe("orders/#", { stream: "orders", from: "first" });
+ * await orders.ready; // rejects with STREAM_UNKNOWN if there is no such stream
+ * for await (const msg of orders) console.log(msg.offset, msg.text());
+ * ```
  */
 export class Subscription implements AsyncIterable<Message> {
   /** The id of this subscription on its connection. */
@@ -57,18 +100,25 @@ export class Subscription implements AsyncIterable<Message> {
   readonly pattern: string;
   /** The queue group, or `""`. */
   readonly queue: string;
+  /** The stream this subscription reads, or `""` for live messages. */
+  readonly stream: string;
   #owner: SubscriptionOwner;
   #callback: ((message: Message) => void) | undefined;
-  #queue: Message[] = [];
-  #head = 0;
-  #waiter: ((result: IteratorResult<Message>) => void) | undefined;
-  #failWaiter: ((error: Error) => void) | undefined;
-  #maxPending: number;
+  #queue: DeliveryQueue<Message>;
+  /** `maxPending`, or no limit for a stream reader (its credit bounds it). */
+  #maxQueued: number;
+  #isStream: boolean;
   #remaining: number;
-  #ended = false;
-  #error: MbError | undefined;
   #received = 0;
   #dropped = 0;
+  #ready: Promise<void>;
+  #readyResolve!: () => void;
+  #readyReject!: (error: MbError) => void;
+  #readySettled = false;
+  #start: StreamStart;
+  #window: number;
+  #lastOffset = -1;
+  #taken = 0;
 
   /**
    * Created by `Client.subscribe`.
@@ -76,7 +126,9 @@ export class Subscription implements AsyncIterable<Message> {
    * @param owner The client.
    * @param sid The subscription id.
    * @param pattern The pattern.
-   * @param options Queue group, callback, limits.
+   * @param options Queue group, callback, limits, stream.
+   * @throws {MbError} `INVALID_ARGUMENT` for a `max` below 1 or a bad stream
+   * option.
    */
   constructor(
     owner: SubscriptionOwner,
@@ -88,12 +140,24 @@ export class Subscription implements AsyncIterable<Message> {
     this.sid = sid;
     this.pattern = pattern;
     this.queue = options.queue ?? "";
+    this.stream = options.stream ?? "";
     this.#callback = options.callback;
-    this.#maxPending = options.maxPending ?? 65536;
+    this.#isStream = this.stream !== "";
+    // A stream reader's queue is bounded by its credit: dropping would leave a gap.
+    this.#maxQueued = this.#isStream ? Infinity : options.maxPending ?? 65536;
     if (options.max !== undefined && !(options.max >= 1)) {
       throw new MbError("INVALID_ARGUMENT", `Invalid max ${options.max}: at least 1 message`);
     }
     this.#remaining = options.max ?? Infinity;
+    this.#start = streamStart(options);
+    this.#window = streamCredit(options);
+    this.#queue = new DeliveryQueue(this.#isStream ? () => this.#took() : undefined);
+    this.#ready = new Promise((resolve, reject) => {
+      this.#readyResolve = resolve;
+      this.#readyReject = reject;
+    });
+    // Awaiting `ready` is optional: a refusal also ends the iteration.
+    this.#ready.catch(() => {});
   }
 
   /** Messages received so far. */
@@ -108,7 +172,25 @@ export class Subscription implements AsyncIterable<Message> {
 
   /** Whether the subscription has ended. */
   get ended(): boolean {
-    return this.#ended;
+    return this.#queue.ended;
+  }
+
+  /**
+   * Resolves once the broker has applied the subscription, or when it ends
+   * before that; rejects with the broker's error when it refused it
+   * (`TOPIC_INVALID`, `SUBSCRIPTION_LIMIT`, `STREAM_UNKNOWN`,
+   * `OFFSET_OUT_OF_RANGE`, ...), the error iteration then throws too.
+   */
+  get ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /**
+   * The offset of the last stream message received, or `undefined` when none
+   * has been (or this is no stream reader).
+   */
+  get lastOffset(): number | undefined {
+    return this.#lastOffset < 0 ? undefined : this.#lastOffset;
   }
 
   /**
@@ -118,7 +200,7 @@ export class Subscription implements AsyncIterable<Message> {
    * @returns Resolves when the server has confirmed.
    */
   unsubscribe(): Promise<void> {
-    if (this.#ended) return Promise.resolve();
+    if (this.#queue.ended) return Promise.resolve();
     this.end();
     return this.#owner.unsubscribe(this.sid);
   }
@@ -142,10 +224,67 @@ export class Subscription implements AsyncIterable<Message> {
    * @param message The message.
    */
   push(message: Message): void {
-    if (this.#ended) return;
+    if (this.#queue.ended) return;
     this.#received++;
     this.#hand(message);
     if (--this.#remaining <= 0) this.unsubscribe().catch(() => {});
+  }
+
+  /**
+   * Hands a stream message on and remembers its offset, where the reader
+   * resumes after a reconnect; called by the client.
+   *
+   * @param message The message, with its `offset`.
+   */
+  pushStream(message: Message): void {
+    if (this.#queue.ended) return;
+    this.#lastOffset = message.offset!;
+    this.push(message);
+  }
+
+  /**
+   * Where a stream reader starts on a (new) connection: after the last
+   * message received, else where it was asked to. Called by the client.
+   *
+   * @returns The start.
+   */
+  resumeFrom(): StreamStart {
+    if (this.#lastOffset >= 0) return { kind: "offset", value: this.#lastOffset + 1 };
+    return this.#start;
+  }
+
+  /**
+   * The credit a stream reader asks for on a (new) connection: its window
+   * less the messages still queued. Called by the client.
+   *
+   * @returns The credit.
+   */
+  initialCredit(): number {
+    this.#taken = 0;
+    return Math.max(1, this.#window - this.#queue.size);
+  }
+
+  /**
+   * Marks the subscription applied by the broker; called by the client.
+   *
+   * @param startOffset For a stream reader, the offset the broker started
+   * it at: a reconnect before any message resumes there, so messages stored
+   * meanwhile are not skipped.
+   */
+  confirmed(startOffset?: number): void {
+    if (startOffset !== undefined && this.#lastOffset < 0) {
+      this.#start = { kind: "offset", value: startOffset };
+    }
+    if (this.#readySettled) return;
+    this.#readySettled = true;
+    this.#readyResolve();
+  }
+
+  #took(): void {
+    if (++this.#taken * 2 < this.#window || this.#queue.ended) return;
+    const credit = this.#taken;
+    this.#taken = 0;
+    this.#owner.credit(this.sid, credit);
   }
 
   #hand(message: Message): void {
@@ -156,20 +295,10 @@ export class Subscription implements AsyncIterable<Message> {
         // A throwing callback must not break the connection for everyone.
         this.#owner.reportError(error instanceof Error ? error : new Error(String(error)));
       }
+      if (this.#isStream) this.#took();
       return;
     }
-    const waiter = this.#waiter;
-    if (waiter !== undefined) {
-      this.#waiter = undefined;
-      this.#failWaiter = undefined;
-      waiter({ value: message, done: false });
-      return;
-    }
-    if (this.#queue.length - this.#head >= this.#maxPending) {
-      this.#dropped++;
-      return;
-    }
-    this.#queue.push(message);
+    if (!this.#queue.push(message, this.#maxQueued)) this.#dropped++;
   }
 
   /**
@@ -179,45 +308,19 @@ export class Subscription implements AsyncIterable<Message> {
    * @param error Why, when the server refused the subscription.
    */
   end(error?: MbError): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#error = error;
-    const waiter = this.#waiter;
-    const failWaiter = this.#failWaiter;
-    this.#waiter = undefined;
-    this.#failWaiter = undefined;
-    if (error !== undefined && failWaiter !== undefined) failWaiter(error);
-    else if (waiter !== undefined) waiter({ value: undefined, done: true });
+    if (this.#queue.ended) return;
+    if (!this.#readySettled) {
+      this.#readySettled = true;
+      if (error === undefined) this.#readyResolve();
+      else this.#readyReject(error);
+    }
+    this.#queue.end(error);
   }
 
   /** Iterates the messages. */
   [Symbol.asyncIterator](): AsyncIterator<Message> {
     return {
-      next: (): Promise<IteratorResult<Message>> => {
-        if (this.#head < this.#queue.length) {
-          const value = this.#queue[this.#head];
-          this.#queue[this.#head++] = undefined as unknown as Message;
-          if (this.#head === this.#queue.length) {
-            this.#queue = [];
-            this.#head = 0;
-          } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-            this.#queue = this.#queue.slice(this.#head);
-            this.#head = 0;
-          }
-          return Promise.resolve({ value, done: false });
-        }
-        if (this.#ended) {
-          const error = this.#error;
-          this.#error = undefined;
-          return error === undefined
-            ? Promise.resolve({ value: undefined, done: true })
-            : Promise.reject(error);
-        }
-        return new Promise((resolve, reject) => {
-          this.#waiter = resolve;
-          this.#failWaiter = reject;
-        });
-      },
+      next: (): Promise<IteratorResult<Message>> => this.#queue.next(),
       return: (): Promise<IteratorResult<Message>> => {
         this.unsubscribe().catch(() => {});
         return Promise.resolve({ value: undefined, done: true });
@@ -225,3 +328,57 @@ export class Subscription implements AsyncIterable<Message> {
     };
   }
 }
+
+const STREAM_STARTS: readonly string[] = ["first", "last", "new"];
+
+function streamStart(options: SubscribeOptions): StreamStart {
+  const from = options.from;
+  if (options.stream === undefined) {
+    if (from !== undefined || options.credit !== undefined) {
+      throw new MbError(
+        "INVALID_ARGUMENT",
+        "Invalid subscribe options: 'from' and 'credit' need 'stream'",
+      );
+    }
+    return NEW;
+  }
+  const problem = nameProblem(options.stream);
+  if (problem !== undefined) {
+    throw new MbError(
+      "INVALID_ARGUMENT",
+      `Invalid stream name ${JSON.stringify(options.stream)}: ${problem}`,
+    );
+  }
+  if (options.queue !== undefined && options.queue !== "") {
+    throw new MbError("INVALID_ARGUMENT", "Cannot read a stream in a queue group");
+  }
+  if (from === undefined) return NEW;
+  if (typeof from === "number") {
+    if (!Number.isSafeInteger(from) || from < 0) {
+      throw new MbError("INVALID_ARGUMENT", `Invalid from ${from}: use an offset of 0 or more`);
+    }
+    return { kind: "offset", value: from };
+  }
+  if (from instanceof Date) {
+    const time = from.getTime();
+    if (!(time >= 0)) {
+      throw new MbError("INVALID_ARGUMENT", `Invalid from date ${String(from)}`);
+    }
+    return { kind: "time", value: time };
+  }
+  if (STREAM_STARTS.includes(from)) return { kind: from };
+  throw new MbError(
+    "INVALID_ARGUMENT",
+    `Invalid from ${JSON.stringify(from)}: use an offset, "first", "last", "new" or a Date`,
+  );
+}
+
+function streamCredit(options: SubscribeOptions): number {
+  const credit = options.credit ?? 1000;
+  if (!Number.isSafeInteger(credit) || credit < 1 || credit > 0xffffffff) {
+    throw new MbError("INVALID_ARGUMENT", `Invalid credit ${credit}: use an integer of 1 or more`);
+  }
+  return credit;
+}
+
+const NEW: StreamStart = { kind: "new" };
