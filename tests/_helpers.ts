@@ -182,7 +182,14 @@ export async function spawnServer(
   options: { env?: Record<string, string>; expectUrls?: number } = {},
 ): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}server/main.ts`, ...args],
+    // Without --data, the server would keep its store in ./data of the repository.
+    args: [
+      "run",
+      "-A",
+      `${ROOT}server/main.ts`,
+      ...(args.includes("--data") ? [] : ["--data", ":memory:"]),
+      ...args,
+    ],
     cwd: ROOT,
     env: options.env,
     stdout: "piped",
@@ -238,4 +245,44 @@ export async function stopChild(
   await child.status;
   for await (const _ of stdout) { /* discard */ }
   await Promise.all(pending);
+}
+
+let nameCounter = 0;
+
+/** A stream or queue name no other test uses (letters, digits and `-` only). */
+export function uniqueName(prefix = "test"): string {
+  return `${prefix}-${crypto.randomUUID().slice(0, 8)}${++nameCounter}`;
+}
+
+/** A fresh, empty directory for a broker's data; remove it with `Deno.remove(dir, { recursive: true })`. */
+export function tempDataDir(): Promise<string> {
+  return Deno.makeTempDir({ prefix: "mb-data-" });
+}
+
+/**
+ * Takes the next `count` values of `iterator` within `ms` (one deadline for
+ * all of them), failing with `name` when time runs out or the iterator ends
+ * first. The iterator stays usable for more.
+ */
+export function take<T>(
+  iterator: AsyncIterator<T>,
+  count: number,
+  ms: number,
+  name: string,
+): Promise<T[]> {
+  return deadline(
+    (async () => {
+      const values: T[] = [];
+      while (values.length < count) {
+        const next = await iterator.next();
+        if (next.done) {
+          throw new Error(`${name}: iteration ended after ${values.length} of ${count} values`);
+        }
+        values.push(next.value);
+      }
+      return values;
+    })(),
+    ms,
+    name,
+  );
 }
