@@ -353,7 +353,11 @@ export class Session implements Subscriber, DurableSink {
         return;
       case FrameType.Credit:
         // Credit for a reader that just ended is not an error.
-        this.#readers.get(frame.sid)?.addCredit(frame.credit);
+        try {
+          this.#readers.get(frame.sid)?.addCredit(frame.credit);
+        } catch (error) {
+          this.#rejectWith(0, error);
+        }
         return;
       case FrameType.QueueConsume:
         this.#consume(frame);

@@ -381,3 +381,29 @@ Deno.test("mb-server exits non-zero naming the path when --data is a regular fil
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Durable: zero credit, an unknown command and a zero prefetch are INVALID_ARGUMENT, not fatal", async () => {
+  await using env = await open();
+  const { broker, mb } = env;
+  const name = uniqueName("credit");
+  await mb.streams.create({ name, topics: [`${uniqueTopic("credit")}/#`] });
+  await mb.queues.declare(name);
+  await using raw = await RawClient.open(broker.url);
+  await raw.send({
+    type: FrameType.StreamSubscribe,
+    requestId: 1,
+    sid: 7,
+    stream: name,
+    pattern: "",
+    start: { kind: "first" },
+    credit: 10,
+  });
+  assert.equal((await raw.next())?.type, FrameType.Ok);
+  await raw.send({ type: FrameType.Credit, sid: 7, credit: 0 });
+  await raw.expectError(0, "INVALID_ARGUMENT");
+  await raw.send({ type: FrameType.Command, requestId: 2, op: "stream.explode", args: {} });
+  await raw.expectError(2, "INVALID_ARGUMENT");
+  await raw.send({ type: FrameType.QueueConsume, requestId: 3, sid: 8, queue: name, prefetch: 0 });
+  await raw.expectError(3, "INVALID_ARGUMENT");
+  await raw.expectAlive();
+});
