@@ -89,6 +89,30 @@ export function runCommand(
 }
 
 /**
+ * Runs a command whose only argument is a stream's or queue's name, after
+ * checking the name locally.
+ *
+ * @param core The client.
+ * @param op The operation, like `"queue.info"`.
+ * @param name The stream or queue.
+ * @param action What the caller does, for error messages.
+ * @returns The parsed result.
+ */
+export function runNamedCommand(
+  core: DurableCore,
+  op: string,
+  name: string,
+  action: string,
+): Promise<unknown> {
+  try {
+    checkName(name, action);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return runCommand(core, action, op, { name });
+}
+
+/**
  * Makes a {@linkcode Job} of a queue delivery, copying a small payload out
  * of a large read buffer so that a job waiting for its ack does not pin it.
  *

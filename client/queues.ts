@@ -14,6 +14,7 @@ import {
   type JobReceiver,
   purgedCount,
   runCommand,
+  runNamedCommand,
 } from "./_durable.ts";
 import type { Job } from "./job.ts";
 import { type ConsumeOptions, QueueConsumer } from "./queue_consumer.ts";
@@ -372,12 +373,7 @@ export class Queues {
   }
 
   #named(op: string, name: string, action: string): Promise<unknown> {
-    try {
-      checkName(name, action);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return runCommand(this.#core, action, op, { name });
+    return runNamedCommand(this.#core, op, name, action);
   }
 }
 

@@ -4,7 +4,13 @@
 import type { StreamConfig, StreamInfo } from "../protocol/durable.ts";
 import { MbError } from "../protocol/errors.ts";
 import { patternProblem } from "../protocol/topic.ts";
-import { checkName, type DurableCore, purgedCount, runCommand } from "./_durable.ts";
+import {
+  checkName,
+  type DurableCore,
+  purgedCount,
+  runCommand,
+  runNamedCommand,
+} from "./_durable.ts";
 
 /**
  * Stream administration, as `mb.streams`: create, inspect, list, purge and
@@ -144,12 +150,7 @@ export class Streams {
   }
 
   #named(op: string, name: string, action: string): Promise<unknown> {
-    try {
-      checkName(name, action);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return runCommand(this.#core, action, op, { name });
+    return runNamedCommand(this.#core, op, name, action);
   }
 }
 
