@@ -51,6 +51,32 @@ export function guard(flow: Flow, connections: BenchConnection[], stallMs: numbe
 }
 
 /**
+ * Fails `flow` when a waiter has waited `stallMs` without the receivers
+ * moving (for the client-library runners, whose failures come from promises
+ * rather than connections).
+ *
+ * @param flow The flow to guard.
+ * @param stallMs How long no progress is tolerated.
+ * @returns A function that stops the watchdog.
+ */
+export function watchStall(flow: Flow, stallMs: number): () => void {
+  let last = -1;
+  let since = performance.now();
+  const timer = setInterval(() => {
+    const progress = flow.progress();
+    if (progress !== last || !flow.waiting) {
+      last = progress;
+      since = performance.now();
+    } else if (performance.now() - since > stallMs) {
+      flow.fail(
+        new Error(`No progress for ${Math.round(stallMs / 1000)} s: ${describeCounts(flow)}`),
+      );
+    }
+  }, 250);
+  return () => clearInterval(timer);
+}
+
+/**
  * One line listing each receiver's count since the flow's reset.
  *
  * @param flow The flow.

@@ -1,11 +1,13 @@
 // Copyright mb authors. MIT license.
 // The brokers under test: how to start each on a free loopback port with
-// persistence off, pinned to core 0; how to tell its version; how to stop it.
+// persistence off (or, for mb's store rows, a fresh data directory), pinned
+// to core 0; how to tell its version; how to stop it.
 
 import { VERSION as MB_VERSION } from "../server/version.ts";
 import { signal, track, trackDir } from "./children.ts";
 import { findExecutable, run } from "./commands.ts";
 import type { ProtocolName } from "./protocols/mod.ts";
+import type { StoreSetup } from "./workloads.ts";
 
 /** Repository root. */
 export const ROOT: string = new URL("..", import.meta.url).pathname;
@@ -39,8 +41,10 @@ export interface BrokerSpec {
    * @param host Loopback address to bind.
    * @param port Port to listen on.
    * @param dir A private temporary directory for config and data.
+   * @param store For mb's store rows: keep streams and queues in `dir` with
+   * this fsync policy. Without it, persistence is off.
    */
-  argv(host: string, port: number, dir: string): Promise<string[]>;
+  argv(host: string, port: number, dir: string, store?: StoreSetup): Promise<string[]>;
   /** Its version, as one short string. */
   version(): Promise<string>;
 }
@@ -74,6 +78,28 @@ async function mbVersion(): Promise<string> {
   return `${MB_VERSION} (git ${head.stdout.trim()}${dirty})`;
 }
 
+/**
+ * mb's store flags: `--data :memory:` (nothing on disk, like the peers'
+ * persistence off), or a data directory inside `dir` with the row's fsync
+ * policy.
+ *
+ * @param dir The broker's private temporary directory.
+ * @param store The row's store, if it has one.
+ * @returns The flags.
+ */
+export function mbStoreArgs(dir: string, store: StoreSetup | undefined): string[] {
+  if (store === undefined) return ["--data", ":memory:"];
+  return [
+    "--data",
+    `${dir}/data`,
+    "--fsync",
+    store.fsync,
+    ...(store.fsyncIntervalMs === undefined
+      ? []
+      : ["--fsync-interval", String(store.fsyncIntervalMs)]),
+  ];
+}
+
 /** Every broker, in column order: mb first. */
 export const BROKERS: readonly BrokerSpec[] = [
   {
@@ -82,7 +108,7 @@ export const BROKERS: readonly BrokerSpec[] = [
     protocol: "mb",
     requires: [],
     needsNpmPeers: false,
-    argv: (host, port) =>
+    argv: (host, port, dir, store) =>
       Promise.resolve([
         Deno.execPath(),
         "run",
@@ -94,6 +120,7 @@ export const BROKERS: readonly BrokerSpec[] = [
         String(port),
         "--log-level",
         "warning",
+        ...mbStoreArgs(dir, store),
       ]),
     version: mbVersion,
   },
@@ -226,6 +253,8 @@ export interface StartOptions {
   core: number | undefined;
   /** How long to wait for it to accept connections, in milliseconds. */
   timeoutMs: number;
+  /** mb only: a store in a fresh data directory, for one row. */
+  store?: StoreSetup;
 }
 
 /** A broker process started by {@linkcode startBroker}. */
@@ -311,7 +340,7 @@ export class RunningBroker {
 export async function startBroker(spec: BrokerSpec, options: StartOptions): Promise<RunningBroker> {
   const dir = await Deno.makeTempDir({ prefix: `mb-bench-${spec.id}-` });
   const port = freePort(options.host);
-  const argv = await spec.argv(options.host, port, dir);
+  const argv = await spec.argv(options.host, port, dir, options.store);
   const [command, ...args] = options.core === undefined
     ? argv
     : ["taskset", "-c", String(options.core), ...argv];

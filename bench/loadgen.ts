@@ -15,6 +15,7 @@
 import type { LoadResult, LoadSpec } from "./load_spec.ts";
 import { runClient } from "./run_client.ts";
 import { runLatency } from "./run_latency.ts";
+import { runStore } from "./run_store.ts";
 import { runThroughput } from "./run_throughput.ts";
 
 function failed(error: unknown): LoadResult {
@@ -46,6 +47,11 @@ async function main(): Promise<number> {
         break;
       case "client":
         result = await runClient(spec);
+        break;
+      case "stream-publish":
+      case "replay":
+      case "queue":
+        result = await runStore(spec);
         break;
     }
   } catch (error) {

@@ -62,7 +62,7 @@ function summary(workload: Workload, result: LoadResult): string {
   }%)`;
   switch (workload.headline) {
     case "messages":
-      return `${formatRate(result.messagesPerSecond)} msg/s ${cpu}`;
+      return `${formatRate(result.messagesPerSecond)} ${workload.unit} ${cpu}`;
     case "deliveries":
       return `${formatRate(result.deliveriesPerSecond)} deliveries/s ${cpu}`;
     case "latency":
@@ -158,6 +158,13 @@ async function main(): Promise<number> {
         }
         index++;
         progress(`[${index}/${total}] ${broker.id} ${workload.title} ... `);
+        // A store row gets a broker of its own with a fresh data directory; only one
+        // broker runs on the broker core at a time.
+        const ownBroker = workload.store !== undefined;
+        if (ownBroker && running !== undefined) {
+          await running.stop();
+          running = undefined;
+        }
         if (running === undefined || !running.alive) {
           const died = running !== undefined
             ? `${broker.label} had exited: ${running.output}; restarted. `
@@ -168,6 +175,7 @@ async function main(): Promise<number> {
               host: HOST,
               core: brokerCore,
               timeoutMs: 30_000,
+              store: workload.store,
             });
             startError = undefined;
           } catch (error) {
@@ -205,6 +213,10 @@ async function main(): Promise<number> {
           result.error = `${result.error ?? ""} ${broker.label} exited during the run: ${
             running.output.slice(-500)
           }`.trim();
+        }
+        if (ownBroker) {
+          await running.stop();
+          running = undefined;
         }
         log(summary(workload, result));
         rows.push({

@@ -46,7 +46,7 @@ function metricsFor(workload: Workload): Metric[] {
     case "messages":
       return [{
         workload,
-        label: `${workload.title} (msg/s)`,
+        label: `${workload.title} (${workload.unit})`,
         higherIsBetter: true,
         value: (r) => r.messagesPerSecond,
         perRound: (r) => r.messagesPerSecond,
@@ -55,7 +55,7 @@ function metricsFor(workload: Workload): Metric[] {
             ? `${formatRate(r.messagesPerSecond)} msg/s = ${
               Math.round(r.megabytesPerSecond).toLocaleString("en-US")
             } MB/s`
-            : `${formatRate(r.messagesPerSecond)} msg/s`,
+            : `${formatRate(r.messagesPerSecond)} ${workload.unit}`,
       }];
     case "deliveries":
       return [{
@@ -248,10 +248,17 @@ export function renderMarkdown(results: BenchResults): string {
         w.description,
       ]),
     ),
-    "",
-    "Queue and durable-stream rows: not measured yet. mb's store (streams, acknowledged " +
-      "queues, fsync policies) has not landed; those rows arrive with it.",
   );
+  if (results.workloads.some((workload) => workload.store !== undefined)) {
+    parts.push(
+      "",
+      "Store rows (durable confirmed publish, stream replay, queue acks) run against mb only, " +
+        "through its client library: each gets a broker of its own with a fresh temporary " +
+        "data directory (removed afterwards) and the fsync policy its row names; the other mb " +
+        "rows run with `--data :memory:`. The peers' durable modes (NATS JetStream, Redis " +
+        "Streams, MQTT QoS 1) are not measured yet.",
+    );
+  }
   const failures = results.rows.filter((row) => row.status === "failed");
   if (failures.length > 0) {
     parts.push(

@@ -7,7 +7,7 @@ import { type Client, connect } from "../mod.ts";
 import { cpuSnapshot } from "./cpu.ts";
 import { Flow, type Tally } from "./flow.ts";
 import type { LoadResult, LoadSpec } from "./load_spec.ts";
-import { describeCounts, exactChecks, measureRounds, roundUp, toResult } from "./_run_common.ts";
+import { exactChecks, measureRounds, roundUp, toResult, watchStall } from "./_run_common.ts";
 
 /**
  * Runs the client-library workload against an mb broker.
@@ -21,7 +21,7 @@ export async function runClient(spec: LoadSpec): Promise<LoadResult> {
   const workload = spec.workload;
   const url = `mb://${spec.host}:${spec.port}`;
   const clients: Client[] = [];
-  let timer: ReturnType<typeof setInterval> | undefined;
+  let stopWatch: (() => void) | undefined;
   try {
     const subscriber = await connect(url, { name: "bench-client-sub" });
     clients.push(subscriber);
@@ -42,17 +42,7 @@ export async function runClient(spec: LoadSpec): Promise<LoadResult> {
         flow.fail(new Error(`client connection ended: ${error?.message ?? "closed"}`));
       });
     }
-    let last = -1;
-    let since = performance.now();
-    timer = setInterval(() => {
-      const progress = flow.progress();
-      if (progress !== last || !flow.waiting) {
-        last = progress;
-        since = performance.now();
-      } else if (performance.now() - since > spec.stallMs) {
-        flow.fail(new Error(`No progress for ${spec.stallMs} ms: ${describeCounts(flow)}`));
-      }
-    }, 250);
+    stopWatch = watchStall(flow, spec.stallMs);
 
     const payload = new Uint8Array(workload.payloadBytes).fill(0x61);
     const phase = async (total: number) => {
@@ -83,7 +73,7 @@ export async function runClient(spec: LoadSpec): Promise<LoadResult> {
       });
     });
   } finally {
-    clearInterval(timer);
+    stopWatch?.();
     await Promise.all(clients.map((client) => client.close().catch(() => {})));
   }
 }

@@ -11,7 +11,27 @@ export type WorkloadId =
   | "latency"
   | "topics-2000"
   | "confirm"
+  | "durable-always"
+  | "durable-interval"
+  | "durable-never"
+  | "replay"
+  | "queue-acks"
   | "client";
+
+/** When mb's store syncs to disk: its `--fsync` flag. */
+export type FsyncPolicy = "always" | "interval" | "never";
+
+/**
+ * The store an mb row runs against: a fresh temporary data directory
+ * (`--data DIR`), made for that row alone and removed after it, with this
+ * fsync policy.
+ */
+export interface StoreSetup {
+  /** `--fsync`. */
+  fsync: FsyncPolicy;
+  /** `--fsync-interval`, in milliseconds (only with `fsync: "interval"`). */
+  fsyncIntervalMs?: number;
+}
 
 /** A count for a full run and one for `--quick`. */
 export interface Counts {
@@ -33,10 +53,25 @@ export interface Workload {
   id: WorkloadId;
   /** Row title in RESULTS.md. */
   title: string;
-  /** Which runner: raw-socket throughput, one-in-flight latency, or mb's client library. */
-  kind: "throughput" | "latency" | "client";
-  /** The figure reported: published msg/s, deliveries/s, or latency percentiles. */
+  /**
+   * Which runner: raw-socket throughput, one-in-flight latency, mb's client
+   * library, or (through mb's client library, against mb's store) confirmed
+   * publish into a stream, stream replay, or a work queue.
+   */
+  kind: "throughput" | "latency" | "client" | "stream-publish" | "replay" | "queue";
+  /**
+   * The figure reported: a rate of messages (`unit`: published msg/s, or
+   * what the row counts), deliveries/s, or latency percentiles.
+   */
   headline: "messages" | "deliveries" | "latency";
+  /** The unit of the `messages` headline: `msg/s`, or `jobs/s` for the queue row. */
+  unit: "msg/s" | "jobs/s";
+  /**
+   * mb only: the row gets its own broker with a fresh data directory and
+   * this fsync policy. Without it, mb runs with `--data :memory:` (no
+   * persistence, like the peers) and its rows share one broker.
+   */
+  store?: StoreSetup;
   /** Runs against mb only; other brokers get "n/a". */
   mbOnly: boolean;
   /** Publisher connections; each publishes `messages / publishers`. */
@@ -57,9 +92,16 @@ export interface Workload {
   messages: Counts;
   /** Messages sent first, not measured, to warm up both sides. */
   warmup: Counts;
-  /** Most published messages any receiver may lag behind. */
+  /**
+   * Most published messages any receiver may lag behind; for the store
+   * rows, the most confirms (or queue sends) in flight, the stream reader's
+   * credit, or the queue consumer's prefetch.
+   */
   window: number;
-  /** Messages per pre-encoded write, per publisher. */
+  /**
+   * Messages per pre-encoded write, per publisher; for the durable publish
+   * rows, publishes started each time the window has room (1 where unused).
+   */
   batch: number;
   /** One line for the README and the report. */
   description: string;
@@ -68,6 +110,7 @@ export interface Workload {
 const BASE = {
   kind: "throughput",
   headline: "messages",
+  unit: "msg/s",
   mbOnly: false,
   publishers: 1,
   subscribers: 1,
@@ -151,13 +194,63 @@ export const WORKLOADS: readonly Workload[] = [
   {
     ...BASE,
     id: "confirm",
-    title: "confirmed publish (core; durable rows arrive with the store)",
+    title: "confirmed publish (core, no stream)",
     mbOnly: true,
     confirm: true,
     messages: { full: 1_000_000, quick: 50_000 },
     warmup: { full: 100_000, quick: 5_000 },
     description: "mb only: 1 → 1, 64 B, every publish with a non-zero request id; the broker " +
       "answers each with Ok, and every Ok and every delivery is counted",
+  },
+  ...(["always", "interval", "never"] as const).map((fsync): Workload => ({
+    ...BASE,
+    id: `durable-${fsync}`,
+    title: `durable confirmed publish, fsync ${fsync}`,
+    kind: "stream-publish",
+    mbOnly: true,
+    confirm: true,
+    store: fsync === "interval" ? { fsync, fsyncIntervalMs: 1_000 } : { fsync },
+    messages: { full: 1_000_000, quick: 5_000 },
+    warmup: { full: 100_000, quick: 500 },
+    window: 1_000,
+    batch: 100,
+    description: `mb only, client library: \`publish(topic, 64 B, { confirm: true })\` into a ` +
+      `stream that captures the topic, up to 1,000 confirms in flight; msg/s confirmed (each ` +
+      `confirm carries the stored offset). Own broker with a fresh \`--data\` directory and ` +
+      `\`--fsync ${fsync}\`${fsync === "interval" ? " (`--fsync-interval 1000`)" : ""}`,
+  })),
+  {
+    ...BASE,
+    id: "replay",
+    title: "stream replay from first, 64 B",
+    kind: "replay",
+    mbOnly: true,
+    store: { fsync: "never" },
+    messages: { full: 1_000_000, quick: 5_000 },
+    warmup: { full: 100_000, quick: 500 },
+    window: 1_000,
+    batch: 1,
+    description: "mb only, client library: N messages of 64 B stored first (not timed; " +
+      "`--fsync never`, own broker and data directory), then each round reads all N with " +
+      '`subscribe(pattern, { stream, from: "first", callback })` (credit 1,000, the ' +
+      "default); msg/s read, every offset checked in order",
+  },
+  {
+    ...BASE,
+    id: "queue-acks",
+    title: "queue consume + ack, prefetch 256, 64 B",
+    kind: "queue",
+    unit: "jobs/s",
+    mbOnly: true,
+    store: { fsync: "always" },
+    messages: { full: 300_000, quick: 5_000 },
+    warmup: { full: 30_000, quick: 500 },
+    window: 256,
+    batch: 1,
+    description: "mb only, client library: each round first sends N jobs of 64 B (not timed, " +
+      "1,000 sends in flight), then one consumer with prefetch 256 takes them and acks each " +
+      "without awaiting it; jobs/s counted by acks resolved. Own broker, fresh data " +
+      "directory, `--fsync always` (the default)",
   },
   {
     ...BASE,

@@ -84,7 +84,15 @@ Deno.test({
       );
       assert.match(
         markdown.replace(/\s+/g, " "),
-        /Queue and durable-stream rows: not measured yet/,
+        /Store rows \(durable confirmed publish, stream replay, queue acks\) run against mb only/,
+      );
+      assert.match(
+        markdown,
+        /\|\s*durable confirmed publish, fsync always \(msg\/s\)\s*\|\s*[\d.]+[kM]? msg\/s \(gen CPU/,
+      );
+      assert.match(
+        markdown,
+        /\|\s*queue consume \+ ack, prefetch 256, 64 B \(jobs\/s\)\s*\|\s*[\d.]+[kM]? jobs\/s/,
       );
     } finally {
       await Deno.remove(out, { recursive: true });
