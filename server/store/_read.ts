@@ -54,13 +54,16 @@ export async function readLog(
   options: SegmentReadOptions,
 ): Promise<LogRecord[]> {
   const { maxRecords, maxBytes } = options;
-  // Enough for the records before the first one and the bounds, within limits.
+  // Enough for the records before the first one and the bounds, within
+  // limits; a read of few records sizes by the log's average record, so it
+  // does not read (and allocate) a whole maxBytes for them. A short guess
+  // costs one more read, not a wrong result.
+  const average = files.records > 0 ? Math.ceil(files.bytes / files.records) : 0;
+  const bounded = maxBytes + RECORD_HEADER_BYTES * Math.min(maxRecords, 4096);
+  const expected = average > 0 ? Math.min(bounded, Math.ceil(maxRecords * average * 1.25)) : bounded;
   const chunk = Math.min(
     READ_CHUNK_MAX_BYTES,
-    Math.max(
-      READ_CHUNK_MIN_BYTES,
-      files.indexInterval + maxBytes + RECORD_HEADER_BYTES * Math.min(maxRecords, 4096),
-    ),
+    Math.max(READ_CHUNK_MIN_BYTES, files.indexInterval + expected),
   );
   const run: ReadRun = { ...options, chunk, records: [], bytes: 0 };
   const out = run.records;

@@ -12,7 +12,7 @@ import type { DurableSink } from "./sink.ts";
 const logger = getLogger(["mb", "stream"]);
 
 /** Most records one read from the log returns: a reader holds at most one such page. */
-const PAGE_RECORDS = 256;
+const PAGE_RECORDS = 1024;
 /** Most body bytes one read from the log returns. */
 const PAGE_BYTES = 1024 * 1024;
 
@@ -62,7 +62,7 @@ export interface StreamReaderInit {
  * offset order, exactly once each, from its start position and then live,
  * as long as it has credit and the connection has room.
  *
- * A reader that is behind reads the log a page at a time (at most 256
+ * A reader that is behind reads the log a page at a time (at most 1024
  * records and 1 MiB); one that has caught up takes each stored batch
  * straight from the stream, without reading the log. It never holds more
  * than one page, whatever the stream's size. When its credit runs out or

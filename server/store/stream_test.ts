@@ -333,18 +333,18 @@ Deno.test("Stream reader that has caught up takes stored batches without reading
   await stream.close();
 });
 
-Deno.test("Stream reader that is behind reads pages of at most 256 records", async () => {
+Deno.test("Stream reader that is behind reads pages of at most 1024 records", async () => {
   const log = new SpyLog(new MemoryLog());
   const stream = new Stream(config(), log);
-  await captureAll(stream, 0, 3000);
+  await captureAll(stream, 0, 5000);
   const sink = new FakeSink();
   stream.subscribe(sink, 1, "", { kind: "first" }, 100_000);
-  await sink.waitFor(3000);
-  assertExactlyOnce(sink, 0, 3000);
-  assert.ok(log.reads.length >= 3000 / 256);
+  await sink.waitFor(5000);
+  assertExactlyOnce(sink, 0, 5000);
+  assert.ok(log.reads.length >= 5000 / 1024);
   for (const read of log.reads) {
-    assert.ok(read.maxRecords !== undefined && read.maxRecords <= 256);
-    assert.ok(read.returned <= 256);
+    assert.ok(read.maxRecords !== undefined && read.maxRecords <= 1024);
+    assert.ok(read.returned <= 1024);
   }
   await stream.close();
 });
