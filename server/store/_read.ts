@@ -60,7 +60,9 @@ export async function readLog(
   // costs one more read, not a wrong result.
   const average = files.records > 0 ? Math.ceil(files.bytes / files.records) : 0;
   const bounded = maxBytes + RECORD_HEADER_BYTES * Math.min(maxRecords, 4096);
-  const expected = average > 0 ? Math.min(bounded, Math.ceil(maxRecords * average * 1.25)) : bounded;
+  const expected = average > 0
+    ? Math.min(bounded, Math.ceil(maxRecords * average * 1.25))
+    : bounded;
   const chunk = Math.min(
     READ_CHUNK_MAX_BYTES,
     Math.max(READ_CHUNK_MIN_BYTES, files.indexInterval + expected),
