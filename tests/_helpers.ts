@@ -182,12 +182,13 @@ export async function spawnServer(
   options: { env?: Record<string, string>; expectUrls?: number } = {},
 ): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    // Without --data, the server would keep its store in ./data of the repository.
+    // Without --data (here or in a --config file), the server would keep its
+    // store in ./data of the repository.
     args: [
       "run",
       "-A",
       `${ROOT}server/main.ts`,
-      ...(args.includes("--data") ? [] : ["--data", ":memory:"]),
+      ...(args.includes("--data") || args.includes("--config") ? [] : ["--data", ":memory:"]),
       ...args,
     ],
     cwd: ROOT,

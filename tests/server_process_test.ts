@@ -87,12 +87,50 @@ Deno.test("mb-server starts TCP, TLS and unix listeners from flags and serves ea
   }
 });
 
+Deno.test("mb-server creates the streams and queues of its config file in --data, and keeps them", async () => {
+  const dir = await Deno.makeTempDir();
+  const configPath = `${dir}/mb.json`;
+  await Deno.writeTextFile(
+    configPath,
+    JSON.stringify({
+      host: "127.0.0.1",
+      port: 0,
+      data: `${dir}/data`,
+      fsync: "never",
+      streams: [{ name: "orders", topics: ["orders/#"], maxMsgs: 1000 }],
+      queues: [{ name: "emails", topics: ["mail/#"], maxDeliver: 3 }],
+    }),
+  );
+  try {
+    for (const round of [0, 1]) {
+      await using server = await spawnServer(["--config", configPath]);
+      await using client = await connect(server.urls[0]);
+      assert.equal(client.info.store, "disk");
+      const stream = await client.streams.info("orders");
+      assert.deepEqual([stream.topics, stream.maxMsgs], [["orders/#"], 1000]);
+      assert.equal(await client.publish("orders/1", "o", { confirm: true }), round);
+      const queue = await client.queues.info("emails");
+      assert.equal(queue.maxDeliver, 3);
+      await client.publish("mail/1", "m", { confirm: true });
+      assert.equal((await client.queues.info("emails")).messages, round + 1);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("mb-server reads MB_* variables and a JSON config file; flags win", async () => {
   const dir = await Deno.makeTempDir();
   const configPath = `${dir}/mb.json`;
   await Deno.writeTextFile(
     configPath,
-    JSON.stringify({ host: "127.0.0.1", port: 0, token: "from-file", maxPayload: 2048 }),
+    JSON.stringify({
+      host: "127.0.0.1",
+      port: 0,
+      token: "from-file",
+      maxPayload: 2048,
+      data: ":memory:",
+    }),
   );
   await using server = await spawnServer(["--config", configPath, "--token", "from-flag"], {
     env: { MB_MAX_PAYLOAD: "4096" },
