@@ -70,6 +70,18 @@ export class DeliveryQueue<T> {
     return true;
   }
 
+  /**
+   * Drops the queued items.
+   *
+   * @returns How many were dropped.
+   */
+  clear(): number {
+    const dropped = this.#items.length - this.#head;
+    this.#items = [];
+    this.#head = 0;
+    return dropped;
+  }
+
   /** Ends the queue; with an error, `next()` throws it once the queue is empty. */
   end(error?: MbError): void {
     if (this.#ended) return;

@@ -29,6 +29,12 @@ export interface JobReceiver {
 
 /** The client, as `Streams`, `Queues`, `QueueConsumer` and `Job` see it. */
 export interface DurableCore extends JobSettler, Responder {
+  /**
+   * Settles jobs of the current connection only: after a reconnect, a job
+   * received before is refused locally (`MESSAGE_UNKNOWN`), since the broker
+   * delivers it again and an ack of the old copy would settle the new one.
+   */
+  connectionSettler(): JobSettler;
   /** The largest payload the broker takes, when known. */
   payloadLimit(): number | undefined;
   /**
@@ -136,7 +142,7 @@ export function jobFromFrame(frame: QueueDeliverFrame, queue: string, core: Dura
     replyTo: frame.replyTo,
     headerBlock: headers,
     responder: core,
-    settler: core,
+    settler: core.connectionSettler(),
   });
 }
 

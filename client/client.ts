@@ -17,6 +17,7 @@ import { encodeHeaders } from "../protocol/headers.ts";
 import { patternProblem, topicProblem } from "../protocol/topic.ts";
 import type { DurableCore, JobReceiver } from "./_durable.ts";
 import { asErrorCode, type OpenConnection, openConnection } from "./handshake.ts";
+import type { JobSettler } from "./job.ts";
 import { Message } from "./message.ts";
 import type { ConnectOptions, PublishOptions, RequestOptions } from "./options.ts";
 import { Queues } from "./queues.ts";
@@ -102,6 +103,9 @@ export class Client implements AsyncDisposable {
   #pingsOut = 0;
   #readLoop: Promise<void> = RESOLVED;
   #reconnectAbort = new AbortController();
+  /** Counts connections, so that jobs of a lost one are not settled on the next. */
+  #connection = 0;
+  #connectionSettler!: JobSettler;
 
   /**
    * Stream administration: create, inspect, list, purge and delete streams.
@@ -408,6 +412,7 @@ export class Client implements AsyncDisposable {
 
   // The stream and queue APIs' view of the client.
   #core: DurableCore = {
+    connectionSettler: (): JobSettler => this.#connectionSettler,
     payloadLimit: (): number | undefined => this.#info?.maxPayloadBytes,
     assertDurable: (action: string): void => this.#assertDurable(action),
     request: (build: (requestId: number) => Frame): Promise<Uint8Array> => {
@@ -611,6 +616,20 @@ export class Client implements AsyncDisposable {
   }
 
   #attach(opened: OpenConnection): void {
+    const connection = ++this.#connection;
+    this.#connectionSettler = {
+      settle: (queue, messageId, action, delayMs) =>
+        connection === this.#connection
+          ? this.#core.settle(queue, messageId, action, delayMs)
+          : Promise.reject(
+            new MbError(
+              "MESSAGE_UNKNOWN",
+              `Cannot settle message ${messageId} of queue ${
+                JSON.stringify(queue)
+              }: it was received on a connection that was lost, and the broker delivers it again`,
+            ),
+          ),
+    };
     this.#transport = opened.transport;
     this.#writer = opened.writer;
     this.#info = opened.info;

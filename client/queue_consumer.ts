@@ -113,8 +113,13 @@ export class QueueConsumer implements AsyncIterable<Job> {
     this.restart();
   }
 
-  /** Asks the broker for deliveries (again, on a new connection). Called by the client. */
+  /**
+   * Asks the broker for deliveries (again, on a new connection). Called by
+   * the client. Jobs received on the lost connection and not yet taken are
+   * dropped: the broker delivers them again.
+   */
   restart(): void {
+    this.#jobs.clear();
     const sid = this.#sid;
     this.#core.request((requestId) => ({
       type: FrameType.QueueConsume,

@@ -272,7 +272,9 @@ export class Subscription implements AsyncIterable<Message> {
    * meanwhile are not skipped.
    */
   confirmed(startOffset?: number): void {
-    if (startOffset !== undefined && this.#lastOffset < 0) {
+    // A time start is searched again on a new connection, with the same
+    // result; the offset in the answer is where the search begins.
+    if (startOffset !== undefined && this.#lastOffset < 0 && this.#start.kind !== "time") {
       this.#start = { kind: "offset", value: startOffset };
     }
     if (this.#readySettled) return;

@@ -15,6 +15,7 @@ import {
 } from "../protocol/mod.ts";
 import {
   deadline,
+  eventually,
   ROOT,
   startBroker,
   take,
@@ -406,4 +407,51 @@ Deno.test("Durable: zero credit, an unknown command and a zero prefetch are INVA
   await raw.send({ type: FrameType.QueueConsume, requestId: 3, sid: 8, queue: name, prefetch: 0 });
   await raw.expectError(3, "INVALID_ARGUMENT");
   await raw.expectAlive();
+});
+
+Deno.test("Durable: a queue consumer with a huge prefetch that stops reading holds the broker to maxPendingBytes", async () => {
+  const dir = await tempDataDir();
+  const maxPendingBytes = 1024 * 1024;
+  const broker = await startBroker({ dataDir: dir, fsync: "never", maxPendingBytes });
+  const mb = await connect(broker.url);
+  try {
+    const queue = uniqueName("hoard");
+    await mb.queues.declare(queue);
+    // A raw consumer that asks for everything, then never reads its socket.
+    await using raw = await RawClient.open(broker.url);
+    await raw.send({
+      type: FrameType.QueueConsume,
+      requestId: 1,
+      sid: 1,
+      queue,
+      prefetch: 0xffffffff,
+    });
+    assert.equal((await raw.next())?.type, FrameType.Ok);
+    let peak = 0;
+    const timer = setInterval(() => peak = Math.max(peak, broker.stats().pendingBytes), 5);
+    const payload = new Uint8Array(1024).fill(46);
+    try {
+      for (let i = 0; i < 20_000; i += 1000) {
+        await Promise.all(Array.from({ length: 1000 }, () => mb.queues.send(queue, payload)));
+      }
+      await eventually(
+        async () => (await mb.queues.info(queue)).inFlight > 0,
+        5000,
+        "deliveries to the raw consumer",
+      );
+    } finally {
+      clearInterval(timer);
+    }
+    const info = await mb.queues.info(queue);
+    assert.ok(peak < 4 * maxPendingBytes, `outbound peaked at ${peak} bytes`);
+    assert.ok(
+      info.inFlight < 20_000,
+      `${info.inFlight} of 20,000 handed to a client that reads nothing`,
+    );
+    assert.equal(info.messages, 20_000, "nothing lost");
+  } finally {
+    await mb.close();
+    await broker.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -18,6 +18,7 @@ import { PAGE_BYTES, PAGE_RECORDS, type QueueState } from "./_queue_state.ts";
 import type { Flight, Takers, Waiting } from "./_queue_takers.ts";
 import type { LogRecord } from "./_types.ts";
 import type { DurableLog } from "./durable_log.ts";
+import type { DurableSink } from "./sink.ts";
 
 const logger = getLogger(["mb", "queue"]);
 
@@ -63,6 +64,8 @@ export class Dispatcher {
   #reading = false;
   #running = false;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Connections whose drain this dispatcher waits for. */
+  #waitingSinks = new Set<DurableSink>();
 
   /** @param host The queue. */
   constructor(host: DispatchHost) {
@@ -107,7 +110,10 @@ export class Dispatcher {
       const takers = host.takers;
       for (;;) {
         const index = takers.pick();
-        if (index < 0) break;
+        if (index < 0) {
+          this.#waitForRoom();
+          break;
+        }
         if (this.ready.length > 0) return this.#loadReady();
         if (s.hasPage()) {
           const record = s.nextFromPage();
@@ -120,6 +126,25 @@ export class Dispatcher {
       takers.finishIdleFetches();
     } finally {
       this.#running = false;
+    }
+  }
+
+  /**
+   * Takers with room whose connection's outbound buffer is full get nothing
+   * now; dispatch runs again when such a connection drains.
+   */
+  #waitForRoom(): void {
+    const list = this.#host.takers.list;
+    for (let i = 0; i < list.length; i++) {
+      const sink = list[i].sink;
+      const taker = list[i];
+      if (sink.full !== true || sink.closed || taker.held >= taker.limit) continue;
+      if (this.#waitingSinks.has(sink)) continue;
+      this.#waitingSinks.add(sink);
+      sink.onWritable(() => {
+        this.#waitingSinks.delete(sink);
+        this.run();
+      });
     }
   }
 
@@ -186,6 +211,7 @@ export class Dispatcher {
       const index = host.takers.pick();
       if (index < 0) {
         this.ready.unshiftAll(batch.slice(k));
+        this.#waitForRoom();
         return;
       }
       this.#deliver(index, entry.id, count + 1, entry.size, record);

@@ -93,7 +93,7 @@ export class Takers {
       let i = start + k;
       if (i >= n) i -= n;
       const taker = list[i];
-      if (taker.held < taker.limit && !taker.sink.closed) return i;
+      if (taker.held < taker.limit && !taker.sink.closed && taker.sink.full !== true) return i;
     }
     return -1;
   }

@@ -247,10 +247,11 @@ export class DurableStore implements AsyncDisposable {
       case "stream.list":
         return [...this.#streams.values()].map((stream) => stream.info());
       case "stream.delete":
-        await this.#deleteStream(this.#stream(fields.name));
+        await this.#deleteStream(fields.name);
         return { deleted: true };
       case "stream.purge":
-        return { purged: await this.#stream(fields.name).purge() };
+        // Behind creates and deletes: the name is looked up when it runs.
+        return { purged: await this.#serialize(() => this.#stream(fields.name).purge()) };
       case "queue.declare":
         return (await this.declareQueue(args as QueueConfig)).info();
       case "queue.info":
@@ -258,10 +259,10 @@ export class DurableStore implements AsyncDisposable {
       case "queue.list":
         return [...this.#queues.values()].map((queue) => queue.info());
       case "queue.delete":
-        await this.#deleteQueue(this.#queue(fields.name));
+        await this.#deleteQueue(fields.name);
         return { deleted: true };
       case "queue.purge":
-        return { purged: await this.#queue(fields.name).purge() };
+        return { purged: await this.#serialize(() => this.#queue(fields.name).purge()) };
       default:
         throw new MbError("INVALID_ARGUMENT", `Unknown command ${quote(String(op))}`);
     }
@@ -644,26 +645,28 @@ export class DurableStore implements AsyncDisposable {
 
   async #closeStream(stream: Stream): Promise<void> {
     this.#unbind(stream);
-    this.#streams.delete(stream.name);
+    if (this.#streams.get(stream.name) === stream) this.#streams.delete(stream.name);
     await stream.close();
   }
 
   async #closeQueue(queue: Queue): Promise<void> {
     this.#unbind(queue);
-    this.#queues.delete(queue.name);
+    if (this.#queues.get(queue.name) === queue) this.#queues.delete(queue.name);
     await queue.close();
   }
 
-  #deleteStream(stream: Stream): Promise<void> {
+  #deleteStream(name: unknown): Promise<void> {
     return this.#serialize(async () => {
+      const stream = this.#stream(name);
       await this.#closeStream(stream);
       await this.#removeDir("streams", stream.name);
       logger.info("Stream {name} deleted", { name: stream.name });
     });
   }
 
-  #deleteQueue(queue: Queue): Promise<void> {
+  #deleteQueue(name: unknown): Promise<void> {
     return this.#serialize(async () => {
+      const queue = this.#queue(name);
       await this.#closeQueue(queue);
       await this.#removeDir("queues", queue.name);
       logger.info("Queue {name} deleted", { name: queue.name });

@@ -12,6 +12,12 @@ export interface DurableSink {
   /** `true` once the connection is closing: deliveries are refused. */
   readonly closed: boolean;
   /**
+   * `true` while the connection's outbound buffer is at its limit: queues
+   * then give its consumers nothing until {@linkcode DurableSink.onWritable}
+   * (absent means never full).
+   */
+  readonly full?: boolean;
+  /**
    * Queues a stream message for a reader.
    *
    * @param sid The reader's subscription id.
