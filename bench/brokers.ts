@@ -118,6 +118,8 @@ export const BROKERS: readonly BrokerSpec[] = [
         host,
         "--port",
         String(port),
+        "--http-port",
+        "off",
         "--log-level",
         "warning",
         ...mbStoreArgs(dir, store),

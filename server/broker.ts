@@ -7,9 +7,17 @@ import {
   MbError,
   type ServerInfo,
 } from "../protocol/mod.ts";
+import { HttpApi } from "./gateway/http_api.ts";
+import { listenWeb, type WebListener } from "./gateway/web_listener.ts";
+import { WS_MESSAGE_SLACK_BYTES } from "./gateway/websocket_conn.ts";
 import { type Listener, listenTcp, listenTls, listenUnix } from "./listener.ts";
 import { Router } from "./router.ts";
-import { Session, type SessionOptions, type SlowConsumerPolicy } from "./session.ts";
+import {
+  Session,
+  type SessionConn,
+  type SessionOptions,
+  type SlowConsumerPolicy,
+} from "./session.ts";
 import type { QueueConfig, StreamConfig } from "../protocol/durable.ts";
 import { DurableStore } from "./store/durable_store.ts";
 import type { SegmentLogFsync } from "./store/segment_log.ts";
@@ -17,7 +25,10 @@ import { VERSION } from "./version.ts";
 
 const logger = getLogger(["mb", "broker"]);
 
-/** Certificate and key for the TLS listener, PEM text. */
+/**
+ * Certificate and key for the TLS listener, PEM text. The web listener (see
+ * {@linkcode BrokerOptions.httpPort}) then serves HTTPS and WSS with them.
+ */
 export interface BrokerTlsOptions {
   /** The certificate chain, PEM. */
   cert: string;
@@ -34,7 +45,7 @@ export interface BrokerTlsOptions {
 /** Options for {@linkcode Broker}. */
 export interface BrokerOptions {
   /**
-   * Address the TCP and TLS listeners bind.
+   * Address the TCP, TLS and web listeners bind.
    *
    * @default {"0.0.0.0"}
    */
@@ -45,8 +56,18 @@ export interface BrokerOptions {
    * @default {4150}
    */
   port?: number | null;
-  /** Adds a TLS listener. */
+  /** Adds a TLS listener, and makes the web listener serve HTTPS and WSS. */
   tls?: BrokerTlsOptions;
+  /**
+   * Port of the web listener (`Deno.serve`): mb over WebSocket (subprotocol
+   * `mb.v1`, on any path), the HTTP API under `/v1/`, and the browser
+   * examples under `/examples/`. With {@linkcode BrokerOptions.tls} it
+   * serves HTTPS and WSS with the same certificate. `0` picks a free port,
+   * `null` turns it off.
+   *
+   * @default {4180}
+   */
+  httpPort?: number | null;
   /** Adds a unix-socket listener at this path. */
   unixPath?: string;
   /** A token every client must present in its hello frame. */
@@ -149,13 +170,16 @@ export interface BrokerOptions {
 
 /** One address a broker listens on. */
 export interface BrokerAddress {
-  /** The transport. */
-  transport: "tcp" | "tls" | "unix";
-  /** The URL a client connects to, like `mb://127.0.0.1:4150`. */
+  /** The transport; `http` and `https` are the web listener (WebSocket and HTTP API). */
+  transport: "tcp" | "tls" | "unix" | "http" | "https";
+  /**
+   * The URL a client connects to, like `mb://127.0.0.1:4150`; for the web
+   * listener `http://127.0.0.1:4180` (WebSocket clients use `ws://` there).
+   */
   url: string;
-  /** Host name or IP, for TCP and TLS. */
+  /** Host name or IP, for TCP, TLS and the web listener. */
   hostname?: string;
-  /** Port, for TCP and TLS. */
+  /** Port, for TCP, TLS and the web listener. */
   port?: number;
   /** Socket path, for unix. */
   path?: string;
@@ -182,23 +206,28 @@ export interface BrokerStats {
 const MAX_PINGS_OUT = 2;
 
 /**
- * The mb broker, embeddable in any Deno program: listeners for TCP, TLS and
- * unix sockets, a session per connection, one routing core.
+ * The mb broker, embeddable in any Deno program: listeners for TCP, TLS,
+ * unix sockets and the web (WebSocket and HTTP), a session per connection,
+ * one routing core.
  *
- * @example Run a broker in-process on a free port
+ * @example Run a broker in-process on free ports
  * ```ts
  * import { Broker } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
- * await using broker = new Broker({ hostname: "127.0.0.1", port: 0 });
+ * await using broker = new Broker({ hostname: "127.0.0.1", port: 0, httpPort: 0 });
  * await broker.start();
- * assert.match(broker.addresses[0].url, /^mb:\/\/127\.0\.0\.1:\d+$/);
+ * const [tcp, web] = broker.addresses;
+ * assert.match(tcp.url, /^mb:\/\/127\.0\.0\.1:\d+$/);
+ * assert.match(web.url, /^http:\/\/127\.0\.0\.1:\d+$/);
  * ```
  */
 export class Broker implements AsyncDisposable {
   #options: BrokerOptions;
   #router = new Router();
   #listeners: Listener[] = [];
+  #web: WebListener | undefined;
+  #api: HttpApi | undefined;
   #sessions = new Set<Session>();
   #nextClientId = 1;
   #totalConnections = 0;
@@ -253,7 +282,7 @@ export class Broker implements AsyncDisposable {
     this.#started = true;
     const options = this.#options;
     const hostname = options.hostname ?? "0.0.0.0";
-    const accept = (conn: Deno.Conn, label: string) => this.#accept(conn, label);
+    const accept = (conn: SessionConn, label: string) => this.#accept(conn, label);
     this.#store = await DurableStore.open({
       dir: options.dataDir,
       fsync: options.fsync,
@@ -289,9 +318,12 @@ export class Broker implements AsyncDisposable {
       if (options.unixPath !== undefined) {
         this.#listeners.push(await listenUnix(options.unixPath, accept));
       }
+      // Last, so that its URL comes after the others.
+      if (options.httpPort !== null) this.#listenWeb(hostname, options.httpPort ?? 4180, accept);
     } catch (error) {
       for (const listener of this.#listeners) listener.close();
       this.#listeners = [];
+      await this.#api?.close();
       await this.#store.close();
       throw error;
     }
@@ -302,7 +334,10 @@ export class Broker implements AsyncDisposable {
     }
   }
 
-  /** The addresses the broker listens on, with the ports actually bound. */
+  /**
+   * The addresses the broker listens on, with the ports actually bound: TCP,
+   * TLS, unix, then the web listener.
+   */
   get addresses(): BrokerAddress[] {
     return this.#listeners.map((listener) => listener.address);
   }
@@ -349,12 +384,49 @@ export class Broker implements AsyncDisposable {
     for (const listener of this.#listeners) listener.close();
     await Promise.all(this.#listeners.map((listener) => listener.done));
     const sessions = [...this.#sessions];
-    await Promise.all(sessions.map((s) => s.goodbye("server shutting down", timeoutMs)));
+    await Promise.all([
+      ...sessions.map((s) => s.goodbye("server shutting down", timeoutMs)),
+      // Ends its SSE responses, which would otherwise keep the web listener open.
+      this.#api?.close(),
+    ]);
+    // The web listener's port goes last: its WebSockets carried goodbyes.
+    await this.#web?.shutdown(timeoutMs);
     await this.#store?.close();
     logger.info("Stopped after {count} connections", { count: this.#totalConnections });
   }
 
-  #accept(conn: Deno.Conn, label: string): void {
+  #listenWeb(
+    hostname: string,
+    port: number,
+    accept: (conn: SessionConn, label: string) => void,
+  ): void {
+    const options = this.#options;
+    const session = this.#sessionOptions;
+    const api = new HttpApi({
+      router: this.#router,
+      store: this.#store!,
+      maxPayloadBytes: session.maxPayloadBytes,
+      maxPendingBytes: session.maxPendingBytes,
+      slowConsumer: session.slowConsumer,
+      token: options.token,
+      nextId: () => this.#nextClientId++,
+    });
+    this.#api = api;
+    const maxMessageBytes = session.maxFrameBytes + WS_MESSAGE_SLACK_BYTES;
+    this.#web = listenWeb({
+      hostname,
+      port,
+      tls: options.tls === undefined ? undefined : { cert: options.tls.cert, key: options.tls.key },
+      handle: (request) => api.handle(request),
+      accept,
+      maxMessageBytes,
+      // A WebSocket cannot be paused: bound what a client sends unread.
+      maxInboundBytes: Math.max(session.maxPendingBytes, 2 * maxMessageBytes),
+    });
+    this.#listeners.push(this.#web);
+  }
+
+  #accept(conn: SessionConn, label: string): void {
     if (this.#stopping !== undefined) {
       conn.close();
       return;

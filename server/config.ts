@@ -28,7 +28,12 @@ interface Setting {
   kind: Kind;
   help: string;
   choices?: readonly string[];
+  /** A port that also takes `off` (or `null`/`false` in the config file). */
+  canTurnOff?: boolean;
 }
+
+/** The value of a port setting that turns its listener off. */
+const OFF = "off";
 
 const SETTINGS: readonly Setting[] = [
   { flag: "host", key: "host", kind: "string", help: "address to bind (default 0.0.0.0)" },
@@ -42,6 +47,14 @@ const SETTINGS: readonly Setting[] = [
   { flag: "tls-key", key: "tlsKey", kind: "string", help: "private key (PEM file) for --tls-cert" },
   { flag: "tls-port", key: "tlsPort", kind: "port", help: "TLS port (default 4151)" },
   { flag: "unix", key: "unix", kind: "string", help: "path of a unix socket to listen on too" },
+  {
+    flag: "http-port",
+    key: "httpPort",
+    kind: "port",
+    canTurnOff: true,
+    help: "WebSocket and HTTP port (WSS/HTTPS with --tls-cert), 0 for any free one, off for " +
+      "none (default 4180)",
+  },
   { flag: "token", key: "token", kind: "string", help: "token clients must present" },
   {
     flag: "max-payload",
@@ -227,7 +240,8 @@ export function parseServerArgs(
           `Invalid config file ${JSON.stringify(configPath)}: unknown key ${JSON.stringify(key)}`,
         );
       }
-      values[setting.flag] = convert(setting, String(value), `config key ${key}`);
+      const raw = setting.canTurnOff && (value === null || value === false) ? OFF : String(value);
+      values[setting.flag] = convert(setting, raw, `config key ${key}`);
     }
   }
   for (const setting of SETTINGS) {
@@ -265,6 +279,7 @@ export function toServerConfig(
   const broker: BrokerOptions = {
     hostname: str("host"),
     port: num("port"),
+    httpPort: values["http-port"] === OFF ? null : num("http-port"),
     unixPath: str("unix"),
     token: str("token"),
     maxPayloadBytes: num("max-payload"),
@@ -329,13 +344,15 @@ function convert(setting: Setting, raw: string, source: string): string | number
     }
     return raw;
   }
+  if (setting.canTurnOff && raw === OFF) return OFF;
   const value = Number(raw);
   const max = setting.kind === "port" ? 65535 : Number.MAX_SAFE_INTEGER;
   const min = setting.kind === "port" ? 0 : 1;
   if (raw.trim() === "" || !Number.isInteger(value) || value < min || value > max) {
+    const off = setting.canTurnOff ? ` or ${OFF}` : "";
     throw new MbError(
       "INVALID_ARGUMENT",
-      `Invalid ${source}: ${JSON.stringify(raw)} is not an integer from ${min} to ${max}`,
+      `Invalid ${source}: ${JSON.stringify(raw)} is not an integer from ${min} to ${max}${off}`,
     );
   }
   return value;

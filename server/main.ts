@@ -4,16 +4,17 @@
  * The `mb-server` command: `deno run -A server/main.ts --help`.
  *
  * Prints the URL of each listener on stdout, one per line, as soon as they
- * are open (so a parent process can read the address of `--port 0`); logs go
- * to stderr. SIGINT and SIGTERM stop accepting, say goodbye to clients,
- * flush, and exit 0.
+ * are open (so a parent process can read the address of `--port 0`): TCP,
+ * TLS, unix, then the web listener (`http://…` or `https://…`, unless
+ * `--http-port off`); logs go to stderr. SIGINT and SIGTERM stop accepting,
+ * say goodbye to clients, flush, and exit 0.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
 import { MbError } from "../protocol/errors.ts";
-import { Broker } from "./broker.ts";
+import { Broker, type BrokerAddress } from "./broker.ts";
 import { HELP, parseServerArgs, toServerConfig } from "./config.ts";
 import { configureLogging } from "./logging.ts";
 import { VERSION } from "./version.ts";
@@ -50,7 +51,12 @@ async function main(): Promise<number> {
     console.error(`mb-server: cannot start: ${message}`);
     return 1;
   }
-  for (const address of broker.addresses) console.log(address.url);
+  // The web listener's URL comes after the others, which a parent may read by position.
+  const isWeb = (address: BrokerAddress) =>
+    address.transport === "http" || address.transport === "https";
+  const addresses = broker.addresses;
+  for (const address of addresses) if (!isWeb(address)) console.log(address.url);
+  for (const address of addresses) if (isWeb(address)) console.log(address.url);
 
   const stopped = Promise.withResolvers<void>();
   const stop = (signal: Deno.Signal) => {

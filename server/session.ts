@@ -26,6 +26,7 @@ import {
   type SubscribeFrame,
   topicProblem,
 } from "../protocol/mod.ts";
+import { publishMessage, publishProblem, PublishResult } from "./publish.ts";
 import type { Route, Router, Subscriber } from "./router.ts";
 import type { DurableStore } from "./store/durable_store.ts";
 import type { QueueConsumer } from "./store/queue.ts";
@@ -191,6 +192,11 @@ export class Session implements Subscriber, DurableSink {
   /** Whether the connection is closing: durable deliveries are refused. */
   get closed(): boolean {
     return this.#closing;
+  }
+
+  /** Whether the outbound buffer is at its limit (queues then wait for `onWritable`). */
+  get full(): boolean {
+    return this.#pendingBytes() >= this.#options.maxPendingBytes;
   }
 
   /** Queues a stream message unless the outbound buffer is full. */
@@ -390,51 +396,28 @@ export class Session implements Subscriber, DurableSink {
   #publish(frame: PublishFrame): void {
     const topic = frame.topic;
     const requestId = frame.requestId;
-    const problem = topicProblem(topic);
+    const problem = publishProblem(
+      topic,
+      frame.replyTo,
+      frame.payload.length,
+      this.#options.maxPayloadBytes,
+    );
     if (problem !== undefined) {
-      this.#reject(requestId, "TOPIC_INVALID", `Cannot publish to ${quote(topic)}: ${problem}`);
-      return;
-    }
-    if (topic.charCodeAt(0) === 0x24) {
-      this.#reject(
-        requestId,
-        "TOPIC_INVALID",
-        `Cannot publish to ${quote(topic)}: topics starting with '$' belong to the broker`,
-      );
-      return;
-    }
-    if (frame.replyTo !== "") {
-      const replyProblem = topicProblem(frame.replyTo);
-      if (replyProblem !== undefined) {
-        this.#reject(
-          requestId,
-          "TOPIC_INVALID",
-          `Invalid reply-to ${quote(frame.replyTo)}: ${replyProblem}`,
-        );
-        return;
-      }
-    }
-    if (frame.payload.length > this.#options.maxPayloadBytes) {
-      this.#reject(
-        requestId,
-        "PAYLOAD_TOO_LARGE",
-        `Cannot publish ${frame.payload.length} bytes: the limit is ${this.#options.maxPayloadBytes}`,
-      );
+      this.#reject(requestId, problem.code, problem.message);
       return;
     }
     this.#messagesIn++;
     const message = frame.message!;
-    const delivered = this.#router.publish(topic, message);
     if (requestId === 0) {
-      this.#store.capture(topic, message);
+      publishMessage(this.#router, this.#store, topic, message);
       return;
     }
-    const stored = this.#store.capture(topic, message, (error, result) => {
+    const result = publishMessage(this.#router, this.#store, topic, message, (error, result) => {
       if (error !== undefined) this.#reject(requestId, error.code, error.message);
       else this.#send({ type: FrameType.Ok, requestId, result });
     });
-    if (!stored) {
-      if (delivered === 0 && frame.replyTo !== "") {
+    if ((result & PublishResult.Captured) === 0) {
+      if ((result & PublishResult.Delivered) === 0 && frame.replyTo !== "") {
         this.#reject(requestId, "NO_RESPONDERS", `No subscribers for ${quote(topic)}`);
       } else this.#ok(requestId);
     }

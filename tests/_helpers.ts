@@ -7,9 +7,12 @@ import { Broker, type BrokerOptions } from "../server/mod.ts";
 /** Repository root, for spawning the CLI and the server. */
 export const ROOT: string = new URL("..", import.meta.url).pathname;
 
-/** Starts a broker on 127.0.0.1 with a free TCP port; dispose it with `await using`. */
+/**
+ * Starts a broker on 127.0.0.1 with a free TCP port and no web listener
+ * (pass `httpPort: 0` for one); dispose it with `await using`.
+ */
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker & { url: string }> {
-  const broker = new Broker({ hostname: "127.0.0.1", port: 0, ...options });
+  const broker = new Broker({ hostname: "127.0.0.1", port: 0, httpPort: null, ...options });
   await broker.start();
   const tcp = broker.addresses.find((a) => a.transport === "tcp");
   return Object.assign(broker, { url: tcp?.url ?? broker.addresses[0].url });
@@ -176,7 +179,11 @@ export interface ServerProcess extends AsyncDisposable {
   stderr: () => Promise<string>;
 }
 
-/** Spawns the server with `args` (add `--port 0`) and waits for its URLs. */
+/**
+ * Spawns the server with `args` (add `--port 0`) and waits for its first
+ * `expectUrls` URLs. The web listener gets `--http-port 0` unless `args` set
+ * `--http-port`; its URL comes after the others.
+ */
 export async function spawnServer(
   args: string[],
   options: { env?: Record<string, string>; expectUrls?: number } = {},
@@ -189,6 +196,7 @@ export async function spawnServer(
       "-A",
       `${ROOT}server/main.ts`,
       ...(args.includes("--data") || args.includes("--config") ? [] : ["--data", ":memory:"]),
+      ...(args.includes("--http-port") ? [] : ["--http-port", "0"]),
       ...args,
     ],
     cwd: ROOT,
