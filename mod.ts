@@ -1,7 +1,8 @@
 // Copyright mb authors. MIT license.
 
 /**
- * The mb client for Deno and Node.js: connect to a broker, publish,
+ * The mb client for Deno, Node.js and browsers (`ws:`/`wss:`; bundle
+ * `@x/mb/browser` for a page): connect to a broker, publish,
  * subscribe with wildcards and queue groups, request/reply; with a broker
  * that has a store, also streams (`mb.streams`, read with
  * `subscribe(pattern, { stream, from })`) and work queues (`mb.queues`). No

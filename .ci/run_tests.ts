@@ -12,11 +12,13 @@ Deno.env.set("MB_TEST_RUNNER", "1");
 
 const PEERS: { command: string; apt: string; why: string }[] = [
   { command: "openssl", apt: "openssl", why: "TLS tests generate a certificate" },
+  { command: "curl", apt: "curl", why: "the README's HTTP API examples run with curl" },
   { command: "node", apt: "nodejs", why: "the Node.js client test" },
   { command: "npm", apt: "npm", why: "the benchmark test installs Aedes from bench/peers" },
   { command: "nats-server", apt: "nats-server", why: "the benchmark test runs it beside mb" },
   { command: "mosquitto", apt: "mosquitto", why: "the benchmark test runs it beside mb" },
   { command: "redis-server", apt: "redis-server", why: "the benchmark test runs it beside mb" },
+  { command: "chromium", apt: "chromium", why: "the browser test" },
 ];
 
 function has(command: string): boolean {

@@ -1,25 +1,23 @@
 // Copyright mb authors. MIT license.
-// This module is browser compatible.
+// This module is browser compatible: it loads the Deno and Node.js socket
+// transports with import() only when a URL needs them. Browser bundles start
+// from client/browser.ts instead, which never refers to them.
 
 import { MbError } from "../protocol/errors.ts";
-import { Client } from "./client.ts";
-import { openConnection } from "./handshake.ts";
-import type { ConnectOptions } from "./options.ts";
+import type { Client } from "./client.ts";
+import { connectWith, type ConnectWithOptions, isWebSocketUrl } from "./_connect.ts";
 import type { TransportFactory } from "./transport.ts";
+import { connectWebSocket } from "./transport_websocket.ts";
 
-/** Options for {@linkcode connect}: {@linkcode ConnectOptions} plus a transport. */
-export interface ConnectWithOptions extends ConnectOptions {
-  /**
-   * Opens connections; by default chosen once from the URL scheme and the
-   * runtime (Deno or Node.js sockets).
-   */
-  transport?: TransportFactory;
-}
+export type { ConnectWithOptions } from "./_connect.ts";
 
 /**
  * Connects to an mb broker. `servers` is one URL or a list tried in order
  * (and in turn when reconnecting): `mb://host:4150` (or `tcp://`),
- * `tls://host:4151`, `unix:///path/to/socket`.
+ * `tls://host:4151`, `unix:///path/to/socket`, or the broker's web listener
+ * `ws://host:4180` (`wss://` behind TLS). `ws:` works wherever there is a
+ * global `WebSocket` (browsers, Deno, Node.js 22 and newer); the others need
+ * Deno or Node.js sockets.
  *
  * @param servers One server URL or several.
  * @param options Name, token, reconnect policy, TLS trust, status callback.
@@ -39,55 +37,20 @@ export interface ConnectWithOptions extends ConnectOptions {
  * await mb.publish("sensors/kitchen", "22.5");
  * for await (const msg of sub) assert.equal(msg.text(), "22.5");
  * ```
+ *
+ * @example Over WebSocket
+ * ```ts ignore
+ * import { connect } from "@x/mb";
+ *
+ * await using mb = await connect("ws://127.0.0.1:4180");
+ * await mb.publish("sensors/kitchen", "22.5");
+ * ```
  */
-export async function connect(
+export function connect(
   servers: string | URL | (string | URL)[],
   options: ConnectWithOptions = {},
 ): Promise<Client> {
-  const list = (Array.isArray(servers) ? servers : [servers]).map(parseServer);
-  if (list.length === 0) {
-    throw new MbError("INVALID_ARGUMENT", "Cannot connect: no server URL given");
-  }
-  const factory = options.transport ?? await defaultFactory(list);
-  const failures: Error[] = [];
-  for (const server of list) {
-    try {
-      const opened = await openConnection(server, factory, options);
-      return new Client({ servers: list, factory }, options, opened);
-    } catch (error) {
-      if (error instanceof MbError && error.code === "AUTH_FAILED") throw error;
-      if (error instanceof MbError && error.code === "PROTOCOL_VERSION") throw error;
-      failures.push(error instanceof Error ? error : new Error(String(error)));
-    }
-  }
-  if (failures.length === 1 && failures[0] instanceof MbError) throw failures[0];
-  throw new MbError(
-    "CONNECTION_FAILED",
-    `Cannot connect to any of ${list.length} servers: ${failures.map((e) => e.message).join("; ")}`,
-    { cause: new AggregateError(failures) },
-  );
-}
-
-const SCHEMES = new Set(["mb:", "tcp:", "tls:", "unix:"]);
-
-function parseServer(server: string | URL): URL {
-  let url: URL;
-  try {
-    url = new URL(server);
-  } catch (cause) {
-    throw new MbError(
-      "INVALID_ARGUMENT",
-      `Cannot connect: ${JSON.stringify(String(server))} is not a URL`,
-      { cause },
-    );
-  }
-  if (!SCHEMES.has(url.protocol)) {
-    throw new MbError(
-      "UNSUPPORTED_TRANSPORT",
-      `Cannot connect to ${url.href}: use mb:, tcp:, tls: or unix:`,
-    );
-  }
-  return url;
+  return connectWith(servers, options, defaultFactory);
 }
 
 interface RuntimeGlobals {
@@ -96,6 +59,15 @@ interface RuntimeGlobals {
 }
 
 async function defaultFactory(servers: URL[]): Promise<TransportFactory> {
+  const sockets = servers.find((url) => !isWebSocketUrl(url));
+  if (sockets === undefined) return connectWebSocket;
+  const connectSocket = await socketFactory(sockets);
+  if (!servers.some(isWebSocketUrl)) return connectSocket;
+  return (url, options) =>
+    isWebSocketUrl(url) ? connectWebSocket(url, options) : connectSocket(url, options);
+}
+
+async function socketFactory(server: URL): Promise<TransportFactory> {
   const runtime = globalThis as RuntimeGlobals;
   if (typeof runtime.Deno?.connect === "function") {
     return (await import("./transport_deno.ts")).connectDeno;
@@ -105,6 +77,6 @@ async function defaultFactory(servers: URL[]): Promise<TransportFactory> {
   }
   throw new MbError(
     "UNSUPPORTED_TRANSPORT",
-    `Cannot connect to ${servers[0].href}: this runtime has no sockets; use a ws: URL`,
+    `Cannot connect to ${server.href}: this runtime has no sockets; use a ws: URL`,
   );
 }
