@@ -202,7 +202,9 @@ export class Session implements Subscriber, DurableSink {
   /** Queues a stream message unless the outbound buffer is full. */
   streamDeliver(sid: number, offset: number, timestamp: number, message: Uint8Array): boolean {
     if (this.#closing) return false;
-    if (this.#pendingBytes() + 25 + message.length > this.#options.maxPendingBytes) return false;
+    const pending = this.#pendingBytes();
+    // The limit is on the backlog: a message alone always goes out.
+    if (pending > 0 && pending + 25 + message.length > this.#options.maxPendingBytes) return false;
     this.#messagesOut++;
     this.#batch.appendStreamDeliver(sid, offset, timestamp, message);
     this.#schedule();

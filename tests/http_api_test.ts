@@ -874,3 +874,44 @@ Deno.test("HttpApi sends heartbeats; close ends open SSE responses and refuses n
   assert.equal(refused.status, 503);
   assert.equal(errorCode(await refused.json()), "SERVER_SHUTDOWN");
 });
+
+Deno.test("HttpApi SSE sends an event larger than maxPendingBytes when nothing waits, live and from a stream", async () => {
+  // JSON of control characters is about 6 times the payload.
+  await using env = await open({ maxPayloadBytes: 65536, maxPendingBytes: 262144 });
+  const stream = uniqueName("big");
+  const topic = uniqueTopic("big");
+  await env.mb.streams.create({ name: stream, topics: [`${topic}/#`] });
+  const live = await subscribe(env, `pattern=${encodeURIComponent(`${topic}/#`)}`);
+  const replay = await subscribe(env, `stream=${stream}&from=first`);
+  const big = "\x01".repeat(60_000);
+  await env.mb.publish(`${topic}/big`, big, { confirm: true });
+  await env.mb.publish(`${topic}/small`, "after", { confirm: true });
+  for (const sse of [live, replay]) {
+    const events = await take(sse.events, 2, 10_000, "the big event and the next");
+    assert.deepEqual(events.map((event) => event.event), ["message", "message"]);
+    assert.equal(json(events[0]).payload, big);
+    assert.equal(json(events[1]).payload, "after");
+    await sse.close();
+  }
+});
+
+Deno.test("HttpApi publish keeps '.' and '..' topic levels as sent instead of resolving them", async () => {
+  await using env = await open();
+  const stream = uniqueName("dots");
+  await env.mb.streams.create({ name: stream, topics: ["dots/#"] });
+  // On a raw socket: fetch() would resolve the dot segments before sending.
+  for (const path of ["dots/a/../b", "dots/a/%2e%2e/b", "dots/a/%2E/b"]) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: env.port });
+    await conn.write(
+      new TextEncoder().encode(
+        `POST /v1/topics/${path}?confirm=true HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+          "Content-Length: 1\r\nConnection: close\r\n\r\nx",
+      ),
+    );
+    const answer = await new Response(conn.readable).text();
+    assert.match(answer, /^HTTP\/1\.1 200/, path);
+  }
+  const page = await call(env, "GET", `/v1/streams/${stream}/messages?from=first`);
+  const topics = (page.body.messages as { topic: string }[]).map((message) => message.topic);
+  assert.deepEqual(topics, ["dots/a/../b", "dots/a/../b", "dots/a/./b"]);
+});

@@ -166,7 +166,9 @@ export class HttpApi {
       return errorResponse("SERVER_SHUTDOWN", "Cannot answer: the broker is shutting down");
     }
     const url = new URL(request.url);
-    const found = this.#routes.lookup(request.method, url.pathname);
+    // Route on the path as sent: URL parsing would resolve "." and ".."
+    // (also as %2e), which are valid topic levels.
+    const found = this.#routes.lookup(request.method, rawPath(request.url));
     if (found.kind !== "route" || found.match.route.public !== true) {
       const token = this.#options.token;
       if (token !== undefined && !bearerMatches(request.headers.get("authorization"), token)) {
@@ -258,4 +260,17 @@ export class HttpApi {
     this.#sse.add(sse);
     return sse;
   }
+}
+
+/** The path of a request URL as the client sent it: no dot segments resolved. */
+function rawPath(url: string): string {
+  const scheme = url.indexOf("://");
+  const start = url.indexOf("/", scheme < 0 ? 0 : scheme + 3);
+  if (start < 0) return "/";
+  let end = url.length;
+  const query = url.indexOf("?", start);
+  if (query >= 0) end = query;
+  const hash = url.indexOf("#", start);
+  if (hash >= 0 && hash < end) end = hash;
+  return url.slice(start, end);
 }

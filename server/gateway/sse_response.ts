@@ -163,7 +163,12 @@ export class SseResponse implements Subscriber, DurableSink {
   deliver(_sid: number, message: Uint8Array): void {
     if (this.#closing) return;
     const event = messageEvent(undefined, addMessageJson({}, message, this.#encoding));
-    if (this.#pendingBytes + event.length > this.#options.maxPendingBytes) {
+    // The limit is on the backlog: one event larger than it still goes out
+    // when nothing waits (its JSON may be several times the payload).
+    if (
+      this.#pendingBytes > 0 &&
+      this.#pendingBytes + event.length > this.#options.maxPendingBytes
+    ) {
       this.#slowConsumer();
       return;
     }
@@ -186,7 +191,10 @@ export class SseResponse implements Subscriber, DurableSink {
     if (this.#closing) return false;
     const json = addMessageJson({ offset, timestamp }, message, this.#encoding);
     const event = messageEvent(offset, json);
-    if (this.#pendingBytes + event.length > this.#options.maxPendingBytes) return false;
+    if (
+      this.#pendingBytes > 0 &&
+      this.#pendingBytes + event.length > this.#options.maxPendingBytes
+    ) return false;
     this.#messagesOut++;
     this.#push(event);
     return true;
