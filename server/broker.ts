@@ -161,6 +161,14 @@ export interface BrokerOptions {
    */
   queues?: QueueConfig[];
   /**
+   * Origins of web pages, besides the broker's own, that may open WebSockets
+   * and send state-changing HTTP requests (`"*"` for any). Requests without
+   * an `Origin` header (programs, curl) are always served.
+   *
+   * @default {[]}
+   */
+  allowedOrigins?: string[];
+  /**
    * Name of this broker in its info frame.
    *
    * @default {"mb"}
@@ -418,6 +426,7 @@ export class Broker implements AsyncDisposable {
       port,
       tls: options.tls === undefined ? undefined : { cert: options.tls.cert, key: options.tls.key },
       handle: (request) => api.handle(request),
+      allowedOrigins: options.allowedOrigins,
       accept,
       maxMessageBytes,
       // A WebSocket cannot be paused: bound what a client sends unread.

@@ -55,6 +55,13 @@ const SETTINGS: readonly Setting[] = [
     help: "WebSocket and HTTP port (WSS/HTTPS with --tls-cert), 0 for any free one, off for " +
       "none (default 4180)",
   },
+  {
+    flag: "allowed-origins",
+    key: "allowedOrigins",
+    kind: "string",
+    help: "comma-separated origins of web pages besides the broker's own that may use " +
+      "WebSockets and POST/PUT/DELETE, * for any (default none)",
+  },
   { flag: "token", key: "token", kind: "string", help: "token clients must present" },
   {
     flag: "max-payload",
@@ -282,6 +289,9 @@ export function toServerConfig(
     httpPort: values["http-port"] === OFF ? null : num("http-port"),
     unixPath: str("unix"),
     token: str("token"),
+    allowedOrigins: str("allowed-origins")?.split(",").map((origin) => origin.trim()).filter(
+      (origin) => origin !== "",
+    ),
     maxPayloadBytes: num("max-payload"),
     maxSubscriptions: num("max-subscriptions"),
     maxConnections: num("max-connections"),

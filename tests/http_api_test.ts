@@ -915,3 +915,50 @@ Deno.test("HttpApi publish keeps '.' and '..' topic levels as sent instead of re
   const topics = (page.body.messages as { topic: string }[]).map((message) => message.topic);
   assert.deepEqual(topics, ["dots/a/../b", "dots/a/../b", "dots/a/./b"]);
 });
+
+/** Sends a raw HTTP/1.1 request and returns the status line's code. */
+async function rawStatus(port: number, head: string): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(head));
+    const reader = conn.readable.getReader();
+    let text = "";
+    while (!text.includes("\r\n")) {
+      const { value, done } = await deadline(reader.read(), 5000, "the status line");
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    return Number(text.split(" ")[1]);
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("Web listener refuses WebSockets and POSTs from other sites' pages unless allowedOrigins lists them", async () => {
+  const upgrade = (port: number, origin: string) =>
+    rawStatus(
+      port,
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: ${origin}\r\nUpgrade: websocket\r\n` +
+        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: mb.v1\r\n\r\n",
+    );
+  const publish = (port: number, origin: string) =>
+    rawStatus(
+      port,
+      `POST /v1/topics/web/origin HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: ${origin}\r\n` +
+        "Content-Type: text/plain\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx",
+    );
+  {
+    await using env = await open();
+    assert.equal(await upgrade(env.port, "https://evil.example"), 403);
+    assert.equal(await publish(env.port, "https://evil.example"), 403);
+    assert.equal(await upgrade(env.port, `http://127.0.0.1:${env.port}`), 101, "own page");
+    assert.equal(await publish(env.port, `http://127.0.0.1:${env.port}`), 202, "own page");
+    assert.equal((await call(env, "POST", "/v1/topics/web/origin", { body: "x" })).status, 202);
+  }
+  await using env = await open({ allowedOrigins: ["https://app.example"] });
+  assert.equal(await upgrade(env.port, "https://app.example"), 101);
+  assert.equal(await publish(env.port, "https://app.example"), 202);
+  assert.equal(await publish(env.port, "https://evil.example"), 403);
+});

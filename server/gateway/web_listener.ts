@@ -38,6 +38,15 @@ export interface WebListenerOptions {
    * @default {new URL("../../examples/browser/", import.meta.url)}
    */
   staticRoot?: URL;
+  /**
+   * Origins (like `"https://app.example.com"`, or `"*"` for any) whose pages
+   * may open WebSockets and send POST, PUT and DELETE requests besides the
+   * broker's own; requests without an `Origin` header (curl, programs) are
+   * always served.
+   *
+   * @default {[]}
+   */
+  allowedOrigins?: readonly string[];
 }
 
 /** The running web listener. */
@@ -134,9 +143,22 @@ export function listenWeb(options: WebListenerOptions): WebListener {
     if (stopping) {
       return errorResponse(503, "SERVER_SHUTDOWN", "The broker is shutting down");
     }
-    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
-      return upgrade(request, info);
+    const isUpgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
+    // A page of another site may open WebSockets and send simple POSTs to a
+    // broker it can reach: refuse those unless their origin is allowed.
+    const method = request.method;
+    if (isUpgrade || (method !== "GET" && method !== "HEAD" && method !== "OPTIONS")) {
+      const origin = request.headers.get("origin");
+      if (origin !== null && !originAllowed(origin, request, secure, options.allowedOrigins)) {
+        return errorResponse(
+          403,
+          "FORBIDDEN",
+          `Cannot serve a request from origin ${JSON.stringify(origin)}: ` +
+            "not this broker's origin nor one of allowedOrigins",
+        );
+      }
     }
+    if (isUpgrade) return upgrade(request, info);
     const path = new URL(request.url).pathname;
     if (path === EXAMPLES_PREFIX || path.startsWith(`${EXAMPLES_PREFIX}/`)) {
       return serveStatic(request, { root: staticRoot, prefix: EXAMPLES_PREFIX });
@@ -202,6 +224,18 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Whether a request with an `Origin` header comes from this broker's page or an allowed one. */
+function originAllowed(
+  origin: string,
+  request: Request,
+  secure: boolean,
+  allowed: readonly string[] | undefined,
+): boolean {
+  if (allowed !== undefined && (allowed.includes("*") || allowed.includes(origin))) return true;
+  const host = request.headers.get("host");
+  return host !== null && origin === `${secure ? "https" : "http"}://${host}`;
 }
 
 function errorResponse(status: number, code: string, message: string): Response {
