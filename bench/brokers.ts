@@ -43,8 +43,18 @@ export interface BrokerSpec {
    * @param dir A private temporary directory for config and data.
    * @param store For mb's store rows: keep streams and queues in `dir` with
    * this fsync policy. Without it, persistence is off.
+   * @param httpPort mb only: the web listener's port (WebSocket and HTTP API).
+   * Without it, mb runs with `--http-port off`.
    */
-  argv(host: string, port: number, dir: string, store?: StoreSetup): Promise<string[]>;
+  argv(
+    host: string,
+    port: number,
+    dir: string,
+    store?: StoreSetup,
+    httpPort?: number,
+  ): Promise<string[]>;
+  /** Whether it has mb's web listener (WebSocket and HTTP API). */
+  web: boolean;
   /** Its version, as one short string. */
   version(): Promise<string>;
 }
@@ -108,7 +118,8 @@ export const BROKERS: readonly BrokerSpec[] = [
     protocol: "mb",
     requires: [],
     needsNpmPeers: false,
-    argv: (host, port, dir, store) =>
+    web: true,
+    argv: (host, port, dir, store, httpPort) =>
       Promise.resolve([
         Deno.execPath(),
         "run",
@@ -119,7 +130,7 @@ export const BROKERS: readonly BrokerSpec[] = [
         "--port",
         String(port),
         "--http-port",
-        "off",
+        httpPort === undefined ? "off" : String(httpPort),
         "--log-level",
         "warning",
         ...mbStoreArgs(dir, store),
@@ -131,6 +142,7 @@ export const BROKERS: readonly BrokerSpec[] = [
     label: "nats-server",
     protocol: "nats",
     requires: [{ command: "nats-server", apt: "nats-server" }],
+    web: false,
     needsNpmPeers: false,
     argv: (host, port) =>
       Promise.resolve([executable("nats-server"), "-a", host, "-p", String(port)]),
@@ -142,6 +154,7 @@ export const BROKERS: readonly BrokerSpec[] = [
     label: "mosquitto",
     protocol: "mqtt",
     requires: [{ command: "mosquitto", apt: "mosquitto" }],
+    web: false,
     needsNpmPeers: false,
     async argv(host, port, dir) {
       const config = `${dir}/mosquitto.conf`;
@@ -167,6 +180,7 @@ export const BROKERS: readonly BrokerSpec[] = [
     label: "redis-server",
     protocol: "redis",
     requires: [{ command: "redis-server", apt: "redis-server" }],
+    web: false,
     needsNpmPeers: false,
     argv: (host, port, dir) =>
       Promise.resolve([
@@ -196,6 +210,7 @@ export const BROKERS: readonly BrokerSpec[] = [
     label: "Aedes",
     protocol: "mqtt",
     requires: [{ command: "node", apt: "nodejs" }, { command: "npm", apt: "npm" }],
+    web: false,
     needsNpmPeers: true,
     argv: (host, port) =>
       Promise.resolve([
@@ -235,16 +250,28 @@ export function brokerById(id: string): BrokerSpec {
 }
 
 /**
+ * Distinct ports that were free a moment ago on `host` (all held open
+ * together while they are picked, so none is handed out twice).
+ *
+ * @param host The address.
+ * @param count How many.
+ * @returns The ports.
+ */
+export function freePorts(host: string, count: number): number[] {
+  const listeners = Array.from({ length: count }, () => Deno.listen({ hostname: host, port: 0 }));
+  const ports = listeners.map((listener) => (listener.addr as Deno.NetAddr).port);
+  for (const listener of listeners) listener.close();
+  return ports;
+}
+
+/**
  * A port that was free a moment ago on `host`.
  *
  * @param host The address.
  * @returns The port.
  */
 export function freePort(host: string): number {
-  const listener = Deno.listen({ hostname: host, port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+  return freePorts(host, 1)[0];
 }
 
 /** Options for {@linkcode startBroker}. */
@@ -257,6 +284,8 @@ export interface StartOptions {
   timeoutMs: number;
   /** mb only: a store in a fresh data directory, for one row. */
   store?: StoreSetup;
+  /** mb only: open the web listener (`--http-port` on a free port). */
+  web?: boolean;
 }
 
 /** A broker process started by {@linkcode startBroker}. */
@@ -267,6 +296,8 @@ export class RunningBroker {
   readonly host: string;
   /** Its port. */
   readonly port: number;
+  /** mb's web listener port, when it has one. */
+  readonly httpPort: number | undefined;
   #child: Deno.ChildProcess;
   #dir: string;
   #exited = false;
@@ -279,12 +310,21 @@ export class RunningBroker {
    * @param host Its address.
    * @param port Its port.
    * @param dir Its temporary directory, removed on stop.
+   * @param httpPort mb's web listener port, when it has one.
    */
-  constructor(spec: BrokerSpec, child: Deno.ChildProcess, host: string, port: number, dir: string) {
+  constructor(
+    spec: BrokerSpec,
+    child: Deno.ChildProcess,
+    host: string,
+    port: number,
+    dir: string,
+    httpPort?: number,
+  ) {
     this.spec = spec;
     this.#child = child;
     this.host = host;
     this.port = port;
+    this.httpPort = httpPort;
     this.#dir = dir;
     this.#forgetDir = trackDir(dir);
     child.status.then(() => this.#exited = true);
@@ -332,17 +372,21 @@ export class RunningBroker {
 }
 
 /**
- * Starts a broker on a free port and waits until it accepts connections.
+ * Starts a broker on a free port (and, with `options.web`, its web listener
+ * on another) and waits until it accepts connections on them.
  *
  * @param spec Which broker.
- * @param options Address, pinning, deadline.
+ * @param options Address, pinning, deadline, store and web listener.
  * @returns The running broker.
- * @throws {Error} When it exits or does not accept connections in time.
+ * @throws {Error} When it exits or does not accept connections in time, or
+ * when a web listener is asked of a broker without one.
  */
 export async function startBroker(spec: BrokerSpec, options: StartOptions): Promise<RunningBroker> {
+  const web = options.web === true;
+  if (web && !spec.web) throw new Error(`${spec.label} has no web listener`);
   const dir = await Deno.makeTempDir({ prefix: `mb-bench-${spec.id}-` });
-  const port = freePort(options.host);
-  const argv = await spec.argv(options.host, port, dir, options.store);
+  const [port, httpPort] = freePorts(options.host, web ? 2 : 1);
+  const argv = await spec.argv(options.host, port, dir, options.store, httpPort);
   const [command, ...args] = options.core === undefined
     ? argv
     : ["taskset", "-c", String(options.core), ...argv];
@@ -361,12 +405,15 @@ export async function startBroker(spec: BrokerSpec, options: StartOptions): Prom
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw new Error(`Cannot start ${spec.label} (${argv.join(" ")}): ${error}`);
   }
-  const broker = new RunningBroker(spec, child, options.host, port, dir);
+  const broker = new RunningBroker(spec, child, options.host, port, dir, httpPort);
   const deadline = Date.now() + options.timeoutMs;
+  const ports = httpPort === undefined ? [port] : [port, httpPort];
   while (true) {
     try {
-      const probe = await Deno.connect({ hostname: options.host, port });
-      probe.close();
+      for (const probePort of ports) {
+        const probe = await Deno.connect({ hostname: options.host, port: probePort });
+        probe.close();
+      }
       return broker;
     } catch { /* not yet */ }
     if (!broker.alive || Date.now() > deadline) {

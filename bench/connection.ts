@@ -1,13 +1,29 @@
 // Copyright mb authors. MIT license.
-// One raw TCP connection of the load generator: writes pre-encoded bytes,
-// reads into one reused buffer, and feeds a protocol's WireCounter.
+// One connection of the load generator: writes pre-encoded bytes and feeds
+// what the broker sends to a protocol's WireCounter. Raw TCP
+// (`TcpConnection`), or a WebSocket carrying the same bytes
+// (`WebSocketConnection`, bench/ws_connection.ts).
 
-import type { Protocol, WireCounter } from "./protocols/mod.ts";
+import type { Command, WireCounter } from "./protocols/mod.ts";
 
 /** Bytes asked for per read; large enough for several 64 KiB messages. */
 const READ_BUFFER_BYTES = 256 * 1024;
 
-/** Options for {@linkcode BenchConnection.open}. */
+/**
+ * What a connection needs to know about the bytes it carries: a counter for
+ * them, the answer to a server ping, and the handshake sent first (none for
+ * HTTP). Every `Protocol` is one.
+ */
+export interface Endpoint {
+  /** A fresh counter for one connection. */
+  newCounter(): WireCounter;
+  /** The answer to a server ping, or `undefined` when the server never pings. */
+  readonly pong: Uint8Array | undefined;
+  /** What to send right after connecting, and the replies that say the connection is ready. */
+  handshake?(clientId: string): Command;
+}
+
+/** Options for {@linkcode TcpConnection.open}. */
 export interface OpenOptions {
   /** Host to connect to. */
   host: string;
@@ -23,63 +39,29 @@ export interface OpenOptions {
  * A load-generator connection to a broker. Counts live in
  * {@linkcode BenchConnection.counter}; listeners run after every read, so
  * waiting code sees progress without a promise per message.
- *
- * @example
- * ```ts ignore
- * const conn = await BenchConnection.open(PROTOCOLS.nats, {
- *   host: "127.0.0.1", port: 4222, clientId: "sub-0", timeoutMs: 5000,
- * });
- * const sub = PROTOCOLS.nats.subscribe(["bench.t"], []);
- * await conn.write(sub.bytes);
- * await conn.waitReplies(sub.replies, 5000, "SUB");
- * ```
  */
-export class BenchConnection {
+export abstract class BenchConnection {
   /** What the broker sent so far. */
   readonly counter: WireCounter;
   /** Why the connection ended early, or `undefined` while it is fine. */
   failure: string | undefined;
-  /** Resolves when the read loop has ended. */
-  readonly done: Promise<void>;
-  #conn: Deno.TcpConn;
-  #protocol: Protocol;
+  /** Resolves when the connection has ended (read loop over, or socket closed). */
+  abstract readonly done: Promise<void>;
+  #endpoint: Endpoint;
   #name: string;
   #listeners: (() => void)[] = [];
-  #closing = false;
-  #writing: Promise<void> = Promise.resolve();
-
-  private constructor(conn: Deno.TcpConn, protocol: Protocol, name: string) {
-    this.#conn = conn;
-    this.#protocol = protocol;
-    this.#name = name;
-    this.counter = protocol.newCounter();
-    this.done = this.#readLoop();
-  }
 
   /**
-   * Connects, sends the protocol's handshake and waits for its replies.
-   *
-   * @param protocol The wire protocol.
-   * @param options Where to connect and the client name.
-   * @returns The open connection.
-   * @throws {Error} When the connection or the handshake fails.
+   * @param endpoint What the connection carries.
+   * @param name Client name, for messages.
    */
-  static async open(protocol: Protocol, options: OpenOptions): Promise<BenchConnection> {
-    const conn = await Deno.connect({ hostname: options.host, port: options.port });
-    conn.setNoDelay(true);
-    const connection = new BenchConnection(conn, protocol, options.clientId);
-    try {
-      const handshake = protocol.handshake(options.clientId);
-      await connection.write(handshake.bytes);
-      await connection.waitReplies(handshake.replies, options.timeoutMs, "handshake");
-    } catch (error) {
-      connection.close();
-      throw error;
-    }
-    return connection;
+  protected constructor(endpoint: Endpoint, name: string) {
+    this.#endpoint = endpoint;
+    this.#name = name;
+    this.counter = endpoint.newCounter();
   }
 
-  /** The client name given to {@linkcode BenchConnection.open}. */
+  /** The client name the connection was opened with. */
   get name(): string {
     return this.#name;
   }
@@ -94,21 +76,56 @@ export class BenchConnection {
   }
 
   /**
-   * Writes all of `bytes`, however many writes the socket needs.
+   * Writes all of `bytes`.
    *
-   * @param bytes The bytes; not copied, and may be written again later.
-   * @returns Resolves when the kernel took every byte.
+   * @param bytes The bytes; not kept, and may be written again later.
+   * @returns Resolves when the bytes are handed to the transport.
    */
-  write(bytes: Uint8Array): Promise<void> {
-    // Chained, so that a partial write is never interleaved with another.
-    const next = this.#writing.then(() => this.#writeAll(bytes));
-    this.#writing = next.catch(() => {});
-    return next;
+  abstract write(bytes: Uint8Array): Promise<void>;
+
+  /** Closes the connection; it then ends without a failure. */
+  abstract close(): void;
+
+  /**
+   * Sends the endpoint's handshake, if it has one, and waits for its replies.
+   *
+   * @param timeoutMs Deadline.
+   * @throws {Error} When the handshake fails; the connection is closed then.
+   */
+  protected async greet(timeoutMs: number): Promise<void> {
+    const handshake = this.#endpoint.handshake?.(this.#name);
+    if (handshake === undefined) return;
+    try {
+      await this.write(handshake.bytes);
+      await this.waitReplies(handshake.replies, timeoutMs, "handshake");
+    } catch (error) {
+      this.close();
+      throw error;
+    }
   }
 
-  async #writeAll(bytes: Uint8Array): Promise<void> {
-    let written = await this.#conn.write(bytes);
-    while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
+  /**
+   * Counts `buf[start, end)`, answers pings, and wakes the listeners.
+   *
+   * @param buf Bytes from the broker.
+   * @param start First byte.
+   * @param end One past the last byte.
+   */
+  protected received(buf: Uint8Array, start: number, end: number): void {
+    const counter = this.counter;
+    counter.feed(buf, start, end);
+    const pong = this.#endpoint.pong;
+    if (counter.pingsDue > 0 && pong !== undefined) {
+      counter.pingsDue = 0;
+      this.write(pong).catch(() => {});
+    }
+    this.notify();
+  }
+
+  /** Runs the listeners. */
+  protected notify(): void {
+    const listeners = this.#listeners;
+    for (let i = 0; i < listeners.length; i++) listeners[i]();
   }
 
   /**
@@ -155,6 +172,66 @@ export class BenchConnection {
       check();
     });
   }
+}
+
+/**
+ * A raw TCP connection (`Deno.connect`), read into one reused buffer.
+ *
+ * @example
+ * ```ts ignore
+ * const conn = await TcpConnection.open(PROTOCOLS.nats, {
+ *   host: "127.0.0.1", port: 4222, clientId: "sub-0", timeoutMs: 5000,
+ * });
+ * const sub = PROTOCOLS.nats.subscribe(["bench.t"], []);
+ * await conn.write(sub.bytes);
+ * await conn.waitReplies(sub.replies, 5000, "SUB");
+ * ```
+ */
+export class TcpConnection extends BenchConnection {
+  readonly done: Promise<void>;
+  #conn: Deno.TcpConn;
+  #closing = false;
+  #writing: Promise<void> = Promise.resolve();
+
+  private constructor(conn: Deno.TcpConn, endpoint: Endpoint, name: string) {
+    super(endpoint, name);
+    this.#conn = conn;
+    this.done = this.#readLoop();
+  }
+
+  /**
+   * Connects, sends the endpoint's handshake and waits for its replies.
+   *
+   * @param endpoint The wire protocol (or HTTP, without a handshake).
+   * @param options Where to connect and the client name.
+   * @returns The open connection.
+   * @throws {Error} When the connection or the handshake fails.
+   */
+  static async open(endpoint: Endpoint, options: OpenOptions): Promise<TcpConnection> {
+    const conn = await Deno.connect({ hostname: options.host, port: options.port });
+    conn.setNoDelay(true);
+    const connection = new TcpConnection(conn, endpoint, options.clientId);
+    await connection.greet(options.timeoutMs);
+    return connection;
+  }
+
+  /**
+   * Writes all of `bytes`, however many writes the socket needs.
+   *
+   * @param bytes The bytes; not copied, and may be written again later.
+   * @returns Resolves when the kernel took every byte.
+   */
+  write(bytes: Uint8Array): Promise<void> {
+    // Chained, so that a partial write is never interleaved with another.
+    const next = this.#writing.then(() => this.#writeAll(bytes));
+    this.#writing = next.catch(() => {});
+    return next;
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let written = await this.#conn.write(bytes);
+    while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
+  }
 
   /** Closes the socket; the read loop then ends without a failure. */
   close(): void {
@@ -167,8 +244,6 @@ export class BenchConnection {
 
   async #readLoop(): Promise<void> {
     const buf = new Uint8Array(READ_BUFFER_BYTES);
-    const counter = this.counter;
-    const pong = this.#protocol.pong;
     try {
       while (true) {
         const n = await this.#conn.read(buf);
@@ -176,21 +251,11 @@ export class BenchConnection {
           if (!this.#closing) this.failure = "connection closed by the broker";
           break;
         }
-        counter.feed(buf, 0, n);
-        if (counter.pingsDue > 0 && pong !== undefined) {
-          counter.pingsDue = 0;
-          this.write(pong).catch(() => {});
-        }
-        this.#notify();
+        this.received(buf, 0, n);
       }
     } catch (error) {
       if (!this.#closing) this.failure = `read failed: ${error}`;
     }
-    this.#notify();
-  }
-
-  #notify(): void {
-    const listeners = this.#listeners;
-    for (let i = 0; i < listeners.length; i++) listeners[i]();
+    this.notify();
   }
 }

@@ -15,6 +15,8 @@ export interface LoadSpec {
   host: string;
   /** Broker port. */
   port: number;
+  /** mb's web listener port (WebSocket and HTTP API), for the web rows. */
+  httpPort?: number;
   /** Broker process id, for its CPU time. */
   brokerPid: number;
   /** The workload. */

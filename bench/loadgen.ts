@@ -14,6 +14,7 @@
 
 import type { LoadResult, LoadSpec } from "./load_spec.ts";
 import { runClient } from "./run_client.ts";
+import { runHttp } from "./run_http.ts";
 import { runLatency } from "./run_latency.ts";
 import { runStore } from "./run_store.ts";
 import { runThroughput } from "./run_throughput.ts";
@@ -47,6 +48,9 @@ async function main(): Promise<number> {
         break;
       case "client":
         result = await runClient(spec);
+        break;
+      case "http-publish":
+        result = await runHttp(spec);
         break;
       case "stream-publish":
       case "replay":

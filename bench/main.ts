@@ -158,10 +158,12 @@ async function main(): Promise<number> {
         }
         index++;
         progress(`[${index}/${total}] ${broker.id} ${workload.title} ... `);
-        // A store row gets a broker of its own with a fresh data directory; only one
-        // broker runs on the broker core at a time.
+        // A store row gets a broker of its own with a fresh data directory; the web rows
+        // share one with the web listener open (`--http-port`), the other rows one with
+        // it off. Only one broker runs on the broker core at a time.
         const ownBroker = workload.store !== undefined;
-        if (ownBroker && running !== undefined) {
+        const web = workload.transport !== "tcp";
+        if (running !== undefined && (ownBroker || (running.httpPort !== undefined) !== web)) {
           await running.stop();
           running = undefined;
         }
@@ -176,6 +178,7 @@ async function main(): Promise<number> {
               core: brokerCore,
               timeoutMs: 30_000,
               store: workload.store,
+              web,
             });
             startError = undefined;
           } catch (error) {
@@ -201,6 +204,7 @@ async function main(): Promise<number> {
           protocol: broker.protocol,
           host: running.host,
           port: running.port,
+          ...(running.httpPort === undefined ? {} : { httpPort: running.httpPort }),
           brokerPid: running.pid,
           workload,
           messages: count,

@@ -4,7 +4,7 @@
 
 import type { LoadResult, RoundFigures } from "./load_spec.ts";
 import type { BenchResults, Row } from "./results.ts";
-import type { Workload } from "./workloads.ts";
+import { type Workload, WORKLOADS } from "./workloads.ts";
 
 /** Generator CPU at or above which a cell is marked as possibly generator-bound. */
 export const GENERATOR_BOUND_PERCENT = 90;
@@ -134,6 +134,37 @@ function formatDuration(seconds: number): string {
 }
 
 /**
+ * The WebSocket / TCP table's rows: each row that runs a TCP row's workload
+ * over WebSocket (its `sameAs`), beside mb's figure for that TCP row.
+ *
+ * @param results The run.
+ * @param find Looks a row up.
+ * @returns Workload, TCP cell, WebSocket cell, ratio.
+ */
+function webComparisons(
+  results: BenchResults,
+  find: (workload: string, broker: string) => Row | undefined,
+): string[][] {
+  if (!results.brokers.some((broker) => broker.id === "mb")) return [];
+  const byId = new Map(WORKLOADS.map((workload) => [workload.id, workload]));
+  return results.workloads.flatMap((workload) => {
+    if (workload.sameAs === undefined || workload.transport !== "ws") return [];
+    const tcpWorkload = byId.get(workload.sameAs);
+    if (tcpWorkload === undefined) return [];
+    const [metric] = metricsFor(workload);
+    const [tcpMetric] = metricsFor(tcpWorkload);
+    const row = find(workload.id, "mb");
+    const tcpRow = find(tcpWorkload.id, "mb");
+    return [[
+      tcpMetric.label,
+      cell(tcpRow, tcpMetric),
+      cell(row, metric),
+      ratio(okValue(row, metric), okValue(tcpRow, tcpMetric)),
+    ]];
+  });
+}
+
+/**
  * Renders the report.
  *
  * @param results A run's results.
@@ -222,6 +253,19 @@ export function renderMarkdown(results: BenchResults): string {
       table(["Workload", ...peers.map((peer) => `mb / ${peer.label}`)], ratios),
     );
   }
+  const web = webComparisons(results, find);
+  if (web.length > 0) {
+    parts.push(
+      "",
+      "## mb over WebSocket relative to TCP",
+      "",
+      "The same workload, counts, window and batch, with the connections on WebSockets to mb's " +
+        "web listener instead of raw TCP; the last column is the WebSocket figure divided by " +
+        "the TCP one, so below 1 is the cost of the WebSocket path.",
+      "",
+      table(["Workload", "TCP", "WebSocket", "WebSocket / TCP"], web),
+    );
+  }
   if (results.rounds > 1) {
     const spreads = metrics.filter((metric) => metric.perRound !== undefined).map((metric) => [
       metric.label,
@@ -249,6 +293,14 @@ export function renderMarkdown(results: BenchResults): string {
       ]),
     ),
   );
+  if (results.workloads.some((workload) => workload.transport !== "tcp")) {
+    parts.push(
+      "",
+      "Web rows (WebSocket, HTTP publish) run against mb only, on one broker started with " +
+        "`--http-port` on a free port besides its TCP port; the other mb rows run with " +
+        "`--http-port off`.",
+    );
+  }
   if (results.workloads.some((workload) => workload.store !== undefined)) {
     parts.push(
       "",

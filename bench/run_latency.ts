@@ -3,7 +3,7 @@
 // message, wait until the subscriber's counter sees it, repeat; report the
 // median and the 99th percentile.
 
-import { BenchConnection } from "./connection.ts";
+import { type BenchConnection, TcpConnection } from "./connection.ts";
 import { cpuSnapshot } from "./cpu.ts";
 import { Flow } from "./flow.ts";
 import type { LoadResult, LoadSpec } from "./load_spec.ts";
@@ -38,7 +38,7 @@ export async function runLatency(spec: LoadSpec): Promise<LoadResult> {
   const protocol = PROTOCOLS[spec.protocol];
   const topics = publishTopics(workload, protocol);
   const open = (clientId: string) =>
-    BenchConnection.open(protocol, {
+    TcpConnection.open(protocol, {
       host: spec.host,
       port: spec.port,
       clientId,

@@ -2,15 +2,16 @@
 // The throughput runner: raw-socket publishers write one pre-encoded batch
 // over and over, within the window; raw-socket subscribers count
 // deliveries. Covers 1 → 1, fan-out, fan-in, 2,000 topics and confirmed
-// publish.
+// publish, over TCP, and (mb) 1 → 1 and fan-out over WebSocket.
 
-import { BenchConnection } from "./connection.ts";
+import { type BenchConnection, TcpConnection } from "./connection.ts";
 import { cpuSnapshot } from "./cpu.ts";
 import { Flow, type Gauge } from "./flow.ts";
 import type { LoadResult, LoadSpec } from "./load_spec.ts";
 import { type Protocol, PROTOCOLS } from "./protocols/mod.ts";
 import { closeAll, exactChecks, guard, measureRounds, roundUp, toResult } from "./_run_common.ts";
 import type { Workload } from "./workloads.ts";
+import { WebSocketConnection } from "./ws_connection.ts";
 
 /** How long to wait for a handshake or subscription to be acknowledged. */
 const SETUP_TIMEOUT_MS = 20_000;
@@ -69,6 +70,37 @@ function subscriberPlan(
 }
 
 /**
+ * How the workload's connections are opened: raw TCP to the broker's port,
+ * or a WebSocket to mb's web listener.
+ *
+ * @param spec The run.
+ * @param protocol Its protocol.
+ * @returns Opens one connection with the given client name.
+ * @throws {Error} For a WebSocket workload without a web listener port.
+ */
+function connectionOpener(
+  spec: LoadSpec,
+  protocol: Protocol,
+): (clientId: string) => Promise<BenchConnection> {
+  const transport = spec.workload.transport;
+  if (transport === "tcp") {
+    return (clientId) =>
+      TcpConnection.open(protocol, {
+        host: spec.host,
+        port: spec.port,
+        clientId,
+        timeoutMs: SETUP_TIMEOUT_MS,
+      });
+  }
+  if (transport !== "ws" || spec.httpPort === undefined) {
+    throw new Error(`${spec.workload.id}: needs a broker with a web listener (--http-port)`);
+  }
+  const url = `ws://${spec.host}:${spec.httpPort}/`;
+  return (clientId) =>
+    WebSocketConnection.open(protocol, { url, clientId, timeoutMs: SETUP_TIMEOUT_MS });
+}
+
+/**
  * Runs a throughput workload: warm-up, then the measured phase, then exact
  * count checks on every receiver.
  *
@@ -93,13 +125,7 @@ export async function runThroughput(spec: LoadSpec): Promise<LoadResult> {
     throw new Error(`${workload.id}: the batch must hold every topic equally often`);
   }
   const topics = publishTopics(workload, protocol);
-  const open = (clientId: string) =>
-    BenchConnection.open(protocol, {
-      host: spec.host,
-      port: spec.port,
-      clientId,
-      timeoutMs: SETUP_TIMEOUT_MS,
-    });
+  const open = connectionOpener(spec, protocol);
   const connections: BenchConnection[] = [];
   let stopGuard = () => {};
   try {

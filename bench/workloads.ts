@@ -16,7 +16,10 @@ export type WorkloadId =
   | "durable-never"
   | "replay"
   | "queue-acks"
-  | "client";
+  | "client"
+  | "ws-1to1-64b"
+  | "ws-fanout-8"
+  | "http-publish";
 
 /** When mb's store syncs to disk: its `--fsync` flag. */
 export type FsyncPolicy = "always" | "interval" | "never";
@@ -58,14 +61,36 @@ export interface Workload {
    * library, or (through mb's client library, against mb's store) confirmed
    * publish into a stream, stream replay, or a work queue.
    */
-  kind: "throughput" | "latency" | "client" | "stream-publish" | "replay" | "queue";
+  kind:
+    | "throughput"
+    | "latency"
+    | "client"
+    | "stream-publish"
+    | "replay"
+    | "queue"
+    | "http-publish";
+  /**
+   * How the load generator reaches the broker: raw TCP, WebSocket (mb's web
+   * listener, subprotocol `mb.v1`, carrying the same frames), or HTTP
+   * requests to mb's HTTP API. Web rows run against an mb broker started
+   * with `--http-port`.
+   */
+  transport: "tcp" | "ws" | "http";
+  /**
+   * For a row that runs a TCP row's workload over another transport: that
+   * row, which the report divides by (WebSocket / TCP).
+   */
+  sameAs?: WorkloadId;
   /**
    * The figure reported: a rate of messages (`unit`: published msg/s, or
    * what the row counts), deliveries/s, or latency percentiles.
    */
   headline: "messages" | "deliveries" | "latency";
-  /** The unit of the `messages` headline: `msg/s`, or `jobs/s` for the queue row. */
-  unit: "msg/s" | "jobs/s";
+  /**
+   * The unit of the `messages` headline: `msg/s`, `jobs/s` for the queue
+   * row, `req/s` for HTTP publish.
+   */
+  unit: "msg/s" | "jobs/s" | "req/s";
   /**
    * mb only: the row gets its own broker with a fresh data directory and
    * this fsync policy. Without it, mb runs with `--data :memory:` (no
@@ -74,7 +99,12 @@ export interface Workload {
   store?: StoreSetup;
   /** Runs against mb only; other brokers get "n/a". */
   mbOnly: boolean;
-  /** Publisher connections; each publishes `messages / publishers`. */
+  /**
+   * Publisher connections; each publishes `messages / publishers`. For HTTP
+   * publish: keep-alive connections, each with one request (or `batch`
+   * pipelined ones) in flight, taking the next request as soon as its
+   * response is in.
+   */
   publishers: number;
   /** Subscriber connections on the one topic (when `topics` is 1). */
   subscribers: number;
@@ -109,6 +139,7 @@ export interface Workload {
 
 const BASE = {
   kind: "throughput",
+  transport: "tcp",
   headline: "messages",
   unit: "msg/s",
   mbOnly: false,
@@ -262,6 +293,51 @@ export const WORKLOADS: readonly Workload[] = [
     warmup: { full: 100_000, quick: 5_000 },
     description: "mb only: the 1 → 1, 64 B row through mb's own client (`connect`, " +
       "`await publish` in a loop, `subscribe` with a callback), to show the client's cost",
+  },
+  {
+    ...BASE,
+    id: "ws-1to1-64b",
+    title: "WebSocket 1 → 1, 64 B",
+    transport: "ws",
+    sameAs: "1to1-64b",
+    mbOnly: true,
+    messages: { full: 1_000_000, quick: 50_000 },
+    warmup: { full: 100_000, quick: 5_000 },
+    description: "mb only: the 1 → 1, 64 B row with publisher and subscriber on WebSockets " +
+      "(subprotocol `mb.v1`) to the web listener instead of TCP: the same pre-encoded frames, " +
+      "one binary message per batch, deliveries counted by walking the frames; same counts, " +
+      "window and batch as the TCP row",
+  },
+  {
+    ...BASE,
+    id: "ws-fanout-8",
+    title: "WebSocket fan-out 1 → 8, 64 B",
+    transport: "ws",
+    sameAs: "fanout-8",
+    mbOnly: true,
+    headline: "deliveries",
+    subscribers: 8,
+    messages: { full: 150_000, quick: 10_000 },
+    warmup: { full: 20_000, quick: 1_000 },
+    description: "mb only: the fan-out 1 → 8 row with the publisher and the eight subscribers " +
+      "on WebSockets; same counts, window and batch as the TCP row; deliveries/s",
+  },
+  {
+    ...BASE,
+    id: "http-publish",
+    title: "HTTP publish, 64 in flight, 64 B",
+    kind: "http-publish",
+    transport: "http",
+    unit: "req/s",
+    mbOnly: true,
+    publishers: 64,
+    batch: 1,
+    messages: { full: 100_000, quick: 2_000 },
+    warmup: { full: 10_000, quick: 500 },
+    description: "mb only: `POST /v1/topics/bench/t` with a 64-byte body from 64 keep-alive " +
+      "HTTP/1.1 connections, one request in flight on each (a raw-socket client, not " +
+      "`fetch`), one TCP subscriber; requests/s. Every response must be 202 and every " +
+      "message delivered",
   },
 ];
 

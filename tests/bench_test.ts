@@ -94,6 +94,32 @@ Deno.test({
         markdown,
         /\|\s*queue consume \+ ack, prefetch 256, 64 B \(jobs\/s\)\s*\|\s*[\d.]+[kM]? jobs\/s/,
       );
+      // The web rows: WebSocket against TCP, and HTTP publish in requests/s.
+      assert.match(
+        markdown,
+        /^\|\s*Workload\s*\|\s*TCP\s*\|\s*WebSocket\s*\|\s*WebSocket \/ TCP\s*\|$/m,
+      );
+      for (
+        const title of ["1 → 1, 64 B \\(msg\\/s\\)", "fan-out 1 → 8, 64 B \\(deliveries\\/s\\)"]
+      ) {
+        assert.match(
+          markdown,
+          new RegExp(
+            String
+              .raw`^\|\s*${title}\s*\|[^|]*\(gen CPU \d+%[^|]*\|[^|]*\(gen CPU \d+%[^|]*\|\s*[\d.]+×\s*\|$`,
+            "m",
+          ),
+        );
+      }
+      assert.match(
+        markdown,
+        /\|\s*HTTP publish, 64 in flight, 64 B \(req\/s\)\s*\|\s*[\d.]+[kM]? req\/s \(gen CPU/,
+      );
+      const http = results.rows.find((r) => r.workload === "http-publish" && r.broker === "mb");
+      assert.deepEqual(
+        http?.result?.checks.map((check) => check.name),
+        ["sub-0 deliveries", "HTTP 202 responses"],
+      );
     } finally {
       await Deno.remove(out, { recursive: true });
     }

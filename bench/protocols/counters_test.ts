@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { encodeFrame } from "../../protocol/encode.ts";
 import { FrameType } from "../../protocol/frames.ts";
 import { bytesOf, concat } from "./_ascii.ts";
+import { httpPublishRequests, HttpResponseCounter } from "./http.ts";
 import { PROTOCOLS, type WireCounter } from "./mod.ts";
 
 interface Expected {
@@ -184,4 +185,48 @@ Deno.test("RedisCounter and NatsCounter report errors", () => {
   nats.feed(natsError, 0, natsError.length);
   assert.equal(nats.errors, 1);
   assert.equal(nats.firstError, "-ERR 'Slow Consumer'");
+});
+
+Deno.test("HttpResponseCounter counts 202 responses however the stream is cut", () => {
+  const accepted = bytesOf(
+    "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\ncontent-length: 2\r\n" +
+      "date: Mon, 23 Nov 2026 22:56:16 GMT\r\n\r\n{}",
+  );
+  const empty = bytesOf("HTTP/1.1 202 Accepted\r\nCONTENT-LENGTH:0\r\n\r\n");
+  const withBody = concat([
+    bytesOf("HTTP/1.1 202 Accepted\r\nContent-Length: 300\r\n\r\n"),
+    payload, // CRs: must be skipped by length
+  ]);
+  const stream = concat([accepted, empty, withBody, accepted]);
+  assertEveryChunking(() => new HttpResponseCounter(202), stream, {
+    delivered: 0,
+    replies: 4,
+    pingsDue: 0,
+    errors: 0,
+  });
+});
+
+Deno.test("HttpResponseCounter reports another status with its body, and a chunked response", () => {
+  const counter = new HttpResponseCounter(202);
+  const body = '{"error":{"code":"INVALID_ARGUMENT","message":"bad topic"}}';
+  const stream = bytesOf(
+    `HTTP/1.1 400 Bad Request\r\ncontent-length: ${body.length}\r\n\r\n${body}` +
+      "HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\n{}",
+  );
+  counter.feed(stream, 0, stream.length);
+  assert.equal(counter.errors, 1);
+  assert.equal(counter.replies, 1);
+  assert.equal(counter.firstError, `HTTP/1.1 400 Bad Request: ${body}`);
+  const chunked = new HttpResponseCounter(202);
+  const response = bytesOf("HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n");
+  chunked.feed(response, 0, response.length);
+  assert.equal(chunked.errors, 1);
+  assert.equal(chunked.replies, 0);
+});
+
+Deno.test("httpPublishRequests pre-encodes keep-alive POSTs to /v1/topics/{topic}", () => {
+  const requests = httpPublishRequests("127.0.0.1:4180", "bench/t", bytesOf("ab"), 2);
+  const one = "POST /v1/topics/bench/t HTTP/1.1\r\nHost: 127.0.0.1:4180\r\n" +
+    "Content-Type: application/octet-stream\r\nContent-Length: 2\r\n\r\nab";
+  assert.equal(new TextDecoder().decode(requests), one + one);
 });
