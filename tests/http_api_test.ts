@@ -962,3 +962,22 @@ Deno.test("Web listener refuses WebSockets and POSTs from other sites' pages unl
   assert.equal(await publish(env.port, "https://app.example"), 202);
   assert.equal(await publish(env.port, "https://evil.example"), 403);
 });
+
+Deno.test("HttpApi caps a fetch answer near 1 MiB and leaves the rest in the queue at once", async () => {
+  await using env = await open({ maxPayloadBytes: 600_000 });
+  const queue = uniqueName("big");
+  assert.equal((await call(env, "PUT", `/v1/queues/${queue}`, { body: "{}" })).status, 200);
+  // Four messages of 500 kB: an answer stops after about 1 MiB; ackWaitMs is
+  // 30 s, so the next fetch gets the rest only if they were given back.
+  for (let i = 0; i < 4; i++) {
+    await call(env, "POST", `/v1/queues/${queue}/messages`, { body: "x".repeat(500_000) });
+  }
+  const page = await call(env, "POST", `/v1/queues/${queue}/fetch`, {
+    body: JSON.stringify({ max: 10 }),
+  });
+  assert.equal((page.body.messages as unknown[]).length, 3);
+  const rest = await call(env, "POST", `/v1/queues/${queue}/fetch`, {
+    body: JSON.stringify({ max: 10 }),
+  });
+  assert.equal((rest.body.messages as unknown[]).length, 1);
+});

@@ -29,6 +29,8 @@ export interface FetchedMessage {
 const MAX_SID = 0x7fffffff;
 /** Most messages one fetch returns. */
 const MAX_FETCH = 1000;
+/** Message bytes past which a fetch's answer takes no more (the rest go back). */
+const FETCH_BYTES = 1024 * 1024;
 
 /** The HTTP API's sink for queue fetches. */
 export class HttpQueueSink implements DurableSink {
@@ -158,6 +160,14 @@ export async function fetchFromQueue(
     max: Number.MAX_SAFE_INTEGER,
   });
   const fetched = await ctx.queueSink.fetch(ctx.store, name, max, waitMs);
+  // Messages that do not fit in the answer go back to the queue at once,
+  // instead of waiting ackWaitMs in flight to nobody.
+  const giveBack = (items: FetchedMessage[]) =>
+    Promise.all(
+      items.map((item) =>
+        ctx.store.settle(ctx.queueSink, name, item.id, AckAction.Nack, 0).catch(() => {})
+      ),
+    );
   if (encoding === "raw") {
     const first = fetched[0];
     if (first === undefined) return new Response(null, { status: 204 });
@@ -168,10 +178,16 @@ export async function fetchFromQueue(
     });
   }
   const messages = [];
-  for (const item of fetched) {
+  let bytes = 0;
+  let taken = 0;
+  // About FETCH_BYTES of messages per answer (always one): the rest go back.
+  for (; taken < fetched.length && (taken === 0 || bytes < FETCH_BYTES); taken++) {
+    const item = fetched[taken];
     const fields = { id: item.id, deliveryCount: item.deliveryCount, timestamp: item.timestamp };
     messages.push(addMessageJson(fields, item.section, encoding));
+    bytes += item.section.length;
   }
+  await giveBack(fetched.slice(taken));
   return Response.json({ messages });
 }
 
