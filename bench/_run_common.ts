@@ -3,9 +3,9 @@
 // checks, and turning timings and CPU snapshots into a LoadResult.
 
 import type { BenchConnection } from "./connection.ts";
-import { type CpuSnapshot, cpuUse } from "./cpu.ts";
+import { type CpuSnapshot, cpuSnapshot, cpuUse } from "./cpu.ts";
 import type { Flow } from "./flow.ts";
-import type { Check, LoadResult, RoundFigures } from "./load_spec.ts";
+import type { Check, LoadResult, LoadSpec, RoundFigures } from "./load_spec.ts";
 import type { Workload } from "./workloads.ts";
 
 /**
@@ -213,4 +213,35 @@ export async function measureRounds(
     ),
     rounds: results.map(figures),
   };
+}
+
+/**
+ * Measures `spec.rounds` rounds of `phase(spec.messages)` with broker CPU,
+ * where the flow's first gauge counts the deliveries and every gauge must
+ * reach its exact count.
+ *
+ * @param spec What is run.
+ * @param flow The flow `phase` reports to.
+ * @param phase Publishes `total` messages and waits for them.
+ * @returns The result of the median round.
+ */
+export function measureExactRounds(
+  spec: LoadSpec,
+  flow: Flow,
+  phase: (total: number) => Promise<void>,
+): Promise<LoadResult> {
+  return measureRounds(spec.rounds, spec.workload.headline, async () => {
+    const start = cpuSnapshot(spec.brokerPid);
+    await phase(spec.messages);
+    const end = cpuSnapshot(spec.brokerPid);
+    const checks = exactChecks(flow, spec.messages);
+    return toResult({
+      start,
+      end,
+      messages: spec.messages,
+      deliveries: checks[0].counted,
+      payloadBytes: spec.workload.payloadBytes,
+      checks,
+    });
+  });
 }

@@ -4,10 +4,9 @@
 // loop, and a subscription with a callback.
 
 import { type Client, connect } from "../mod.ts";
-import { cpuSnapshot } from "./cpu.ts";
 import { Flow, type Tally } from "./flow.ts";
 import type { LoadResult, LoadSpec } from "./load_spec.ts";
-import { exactChecks, measureRounds, roundUp, toResult, watchStall } from "./_run_common.ts";
+import { measureExactRounds, roundUp, watchStall } from "./_run_common.ts";
 
 /**
  * Runs the client-library workload against an mb broker.
@@ -58,20 +57,7 @@ export async function runClient(spec: LoadSpec): Promise<LoadResult> {
     };
 
     await phase(roundUp(spec.warmup, workload.batch));
-    return await measureRounds(spec.rounds, workload.headline, async () => {
-      const start = cpuSnapshot(spec.brokerPid);
-      await phase(spec.messages);
-      const end = cpuSnapshot(spec.brokerPid);
-      const checks = exactChecks(flow, spec.messages);
-      return toResult({
-        start,
-        end,
-        messages: spec.messages,
-        deliveries: checks[0].counted,
-        payloadBytes: workload.payloadBytes,
-        checks,
-      });
-    });
+    return await measureExactRounds(spec, flow, phase);
   } finally {
     stopWatch?.();
     await Promise.all(clients.map((client) => client.close().catch(() => {})));

@@ -11,20 +11,11 @@
 // made 26.9k with the generator at 64% and the broker at 99%.
 
 import { type BenchConnection, TcpConnection } from "./connection.ts";
-import { cpuSnapshot } from "./cpu.ts";
 import { Flow, type Gauge, type Tally } from "./flow.ts";
 import type { LoadResult, LoadSpec } from "./load_spec.ts";
 import { HTTP_ACCEPTED, httpPublishRequests } from "./protocols/http.ts";
 import { PROTOCOLS } from "./protocols/mod.ts";
-import {
-  closeAll,
-  describeCounts,
-  exactChecks,
-  guard,
-  measureRounds,
-  roundUp,
-  toResult,
-} from "./_run_common.ts";
+import { closeAll, describeCounts, guard, measureExactRounds, roundUp } from "./_run_common.ts";
 
 /** How long to wait for a connection or subscription. */
 const SETUP_TIMEOUT_MS = 20_000;
@@ -217,20 +208,7 @@ export async function runHttp(spec: LoadSpec): Promise<LoadResult> {
     };
 
     await phase(roundUp(spec.warmup, workload.batch));
-    return await measureRounds(spec.rounds, workload.headline, async () => {
-      const start = cpuSnapshot(spec.brokerPid);
-      await phase(spec.messages);
-      const end = cpuSnapshot(spec.brokerPid);
-      const checks = exactChecks(flow, spec.messages);
-      return toResult({
-        start,
-        end,
-        messages: spec.messages,
-        deliveries: checks[0].counted,
-        payloadBytes: workload.payloadBytes,
-        checks,
-      });
-    });
+    return await measureExactRounds(spec, flow, phase);
   } finally {
     for (const stop of stoppers) stop();
     await closeAll(connections);

@@ -10,7 +10,7 @@
  */
 
 import { MbError } from "../protocol/errors.ts";
-import { patternProblem, topicProblem } from "../protocol/topic.ts";
+import { patternProblem, queueGroupProblem, topicProblem } from "../protocol/topic.ts";
 import type { Client } from "./client.ts";
 import { connect } from "./connect.ts";
 import type { Message } from "./message.ts";
@@ -108,9 +108,10 @@ export async function runSub(context: Context): Promise<number> {
   }
   const count = integer(values.count, "--count", 1, "sub");
   const queue = values.queue ?? "";
-  if (/[/+#]/.test(queue)) {
+  const queueProblem = queueGroupProblem(queue);
+  if (queueProblem !== undefined) {
     throw new UsageError(
-      `Invalid queue group ${quote(queue)}: '/', '+' and '#' are not allowed`,
+      `Invalid queue group ${quote(queue)}: ${queueProblem}`,
       "sub",
     );
   }

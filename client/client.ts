@@ -14,7 +14,7 @@ import {
   type StreamDeliverFrame,
 } from "../protocol/frames.ts";
 import { encodeHeaders } from "../protocol/headers.ts";
-import { patternProblem, topicProblem } from "../protocol/topic.ts";
+import { patternProblem, queueGroupProblem, topicProblem } from "../protocol/topic.ts";
 import type { DurableCore, JobReceiver } from "./_durable.ts";
 import { asErrorCode, type OpenConnection, openConnection } from "./handshake.ts";
 import type { JobSettler } from "./job.ts";
@@ -269,10 +269,11 @@ export class Client implements AsyncDisposable {
       );
     }
     const queue = options?.queue ?? "";
-    if (queue.includes("/") || queue.includes("+") || queue.includes("#")) {
+    const queueProblem = queueGroupProblem(queue);
+    if (queueProblem !== undefined) {
       throw new MbError(
         "INVALID_ARGUMENT",
-        `Invalid queue group ${JSON.stringify(queue)}: '/', '+' and '#' are not allowed`,
+        `Invalid queue group ${JSON.stringify(queue)}: ${queueProblem}`,
       );
     }
     this.#assertOpen();

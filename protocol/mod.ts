@@ -101,6 +101,7 @@ export { decodeHeaders, encodeHeaders } from "./headers.ts";
 export {
   matchTopic,
   patternProblem,
+  queueGroupProblem,
   topicProblem,
   validatePattern,
   validateTopic,

@@ -34,6 +34,31 @@ export function topicProblem(topic: string): string | undefined {
 }
 
 /**
+ * Explains why `queue` cannot name a queue group, or returns `undefined`
+ * when it can (`""` means no group). A group name follows the topic rules
+ * and holds no `/`, `+` or `#`.
+ *
+ * @param queue The queue group name.
+ * @returns The problem, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { queueGroupProblem } from "./topic.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(queueGroupProblem("workers"), undefined);
+ * assert.equal(queueGroupProblem("a/b"), "'/', '+' and '#' are not allowed");
+ * ```
+ */
+export function queueGroupProblem(queue: string): string | undefined {
+  if (queue === "") return undefined;
+  if (queue.includes("/") || queue.includes("+") || queue.includes("#")) {
+    return "'/', '+' and '#' are not allowed";
+  }
+  return topicProblem(queue);
+}
+
+/**
  * Explains why `pattern` cannot be subscribed to, or returns `undefined`
  * when it can. Like a topic, but a level may be `+` (exactly one level) and
  * the last level may be `#` (all remaining levels, at least the parent).

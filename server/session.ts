@@ -13,13 +13,13 @@ import {
   FrameBatch,
   FrameChunkDecoder,
   FrameType,
-  MAX_TOPIC_BYTES,
   MbError,
   type MbErrorCode,
   patternProblem,
   PROTOCOL_VERSION,
   type PublishFrame,
   type QueueConsumeFrame,
+  queueGroupProblem,
   type QueueSendFrame,
   type ServerInfo,
   type StreamSubscribeFrame,
@@ -432,7 +432,7 @@ export class Session implements Subscriber, DurableSink {
       this.#reject(requestId, "TOPIC_INVALID", `Cannot subscribe to ${quote(pattern)}: ${problem}`);
       return;
     }
-    const badQueue = queueProblem(queue);
+    const badQueue = queueGroupProblem(queue);
     if (badQueue !== undefined) {
       this.#reject(
         requestId,
@@ -551,11 +551,12 @@ export class Session implements Subscriber, DurableSink {
   #queueSend(frame: QueueSendFrame): void {
     const { requestId } = frame;
     const topic = frame.topic === "" ? frame.queue : frame.topic;
-    if (frame.topic !== "" && topicProblem(topic) !== undefined) {
+    const problem = frame.topic === "" ? undefined : topicProblem(topic);
+    if (problem !== undefined) {
       this.#reject(
         requestId,
         "TOPIC_INVALID",
-        `Cannot send with topic ${quote(topic)}: ${topicProblem(topic)}`,
+        `Cannot send with topic ${quote(topic)}: ${problem}`,
       );
       return;
     }
@@ -758,14 +759,4 @@ function sameText(given: string, expected: string): boolean {
     difference |= (given.charCodeAt(i) | 0) ^ expected.charCodeAt(i);
   }
   return difference === 0;
-}
-
-/** Why a queue group name is refused, or `undefined` when it is fine. */
-function queueProblem(queue: string): string | undefined {
-  if (queue === "") return undefined;
-  if (queue.includes("/") || queue.includes("+") || queue.includes("#")) {
-    return "'/', '+' and '#' are not allowed";
-  }
-  if (queue.length > MAX_TOPIC_BYTES) return `longer than ${MAX_TOPIC_BYTES} characters`;
-  return topicProblem(queue);
 }

@@ -4,8 +4,8 @@
 
 import { quote } from "../../protocol/_text.ts";
 import { MbError } from "../../protocol/errors.ts";
-import { MAX_TOPIC_BYTES, type StreamStart } from "../../protocol/frames.ts";
-import { topicProblem } from "../../protocol/topic.ts";
+import type { StreamStart } from "../../protocol/frames.ts";
+import { queueGroupProblem } from "../../protocol/topic.ts";
 
 const DIGITS_REGEXP = /^\d+$/;
 
@@ -103,13 +103,7 @@ export function resumeAfter(lastEventId: string): StreamStart {
 
 /** Checks a queue group name as a native subscribe does. */
 export function checkQueueGroup(queue: string): void {
-  if (queue === "") return;
-  let problem: string | undefined;
-  if (queue.includes("/") || queue.includes("+") || queue.includes("#")) {
-    problem = "'/', '+' and '#' are not allowed";
-  } else if (queue.length > MAX_TOPIC_BYTES) {
-    problem = `longer than ${MAX_TOPIC_BYTES} characters`;
-  } else problem = topicProblem(queue);
+  const problem = queueGroupProblem(queue);
   if (problem !== undefined) {
     throw new MbError("INVALID_ARGUMENT", `Invalid queue group ${quote(queue)}: ${problem}`);
   }
