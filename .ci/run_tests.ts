@@ -14,9 +14,18 @@ const PEERS: { command: string; apt: string; why: string }[] = [
   { command: "openssl", apt: "openssl", why: "TLS tests generate a certificate" },
   { command: "curl", apt: "curl", why: "the README's HTTP API examples run with curl" },
   { command: "node", apt: "nodejs", why: "the Node.js client test" },
-  { command: "npm", apt: "npm", why: "the benchmark test installs Aedes from bench/peers" },
+  {
+    command: "npm",
+    apt: "npm",
+    why: "the benchmark and MQTT tests install Aedes and MQTT.js from bench/peers",
+  },
   { command: "nats-server", apt: "nats-server", why: "the benchmark test runs it beside mb" },
   { command: "mosquitto", apt: "mosquitto", why: "the benchmark test runs it beside mb" },
+  {
+    command: "mosquitto_pub",
+    apt: "mosquitto-clients",
+    why: "the MQTT tests run mosquitto_pub and mosquitto_sub against mb",
+  },
   { command: "redis-server", apt: "redis-server", why: "the benchmark test runs it beside mb" },
   { command: "chromium", apt: "chromium", why: "the browser test" },
 ];

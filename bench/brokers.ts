@@ -131,6 +131,8 @@ export const BROKERS: readonly BrokerSpec[] = [
         String(port),
         "--http-port",
         httpPort === undefined ? "off" : String(httpPort),
+        "--mqtt-port",
+        "off",
         "--log-level",
         "warning",
         ...mbStoreArgs(dir, store),

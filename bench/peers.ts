@@ -53,18 +53,30 @@ export async function ensurePeers(
   if (brokers.some((broker) => broker.needsNpmPeers)) await ensureNpmPeers(log);
 }
 
-async function ensureNpmPeers(log: (line: string) => void): Promise<void> {
+/**
+ * Installs the npm packages of bench/peers (Aedes, MQTT.js) with `npm ci`
+ * unless they are there.
+ *
+ * @param log Receives a line when it installs.
+ * @throws {Error} When npm is missing or the install fails.
+ */
+export async function ensureNpmPeers(log: (line: string) => void): Promise<void> {
   try {
     await Deno.stat(`${PEERS_DIR}/node_modules/aedes/package.json`);
+    await Deno.stat(`${PEERS_DIR}/node_modules/mqtt/package.json`);
     return;
   } catch { /* not installed yet */ }
-  log("Installing Aedes: npm ci --prefix bench/peers");
+  log("Installing Aedes and MQTT.js: npm ci --prefix bench/peers");
   const npm = findExecutable("npm");
-  if (npm === undefined) throw new Error("Missing npm (Debian package npm), needed for Aedes");
+  if (npm === undefined) {
+    throw new Error("Missing npm (Debian package npm), needed for Aedes and MQTT.js");
+  }
   const install = await run(npm, ["ci", "--prefix", PEERS_DIR, "--no-audit", "--no-fund"]);
   if (!install.success) {
     throw new Error(
-      `Cannot install Aedes (npm ci --prefix bench/peers): ${install.stderr.trim().slice(-2000)}`,
+      `Cannot install Aedes and MQTT.js (npm ci --prefix bench/peers): ${
+        install.stderr.trim().slice(-2000)
+      }`,
     );
   }
 }

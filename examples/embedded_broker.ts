@@ -13,7 +13,7 @@ import { Broker } from "../server/mod.ts";
 
 // `await using` stops the broker and closes the client when the program
 // ends, in reverse order: the client first.
-await using broker = new Broker({ hostname: "127.0.0.1", port: 0, httpPort: 0 });
+await using broker = new Broker({ hostname: "127.0.0.1", port: 0, httpPort: 0, mqttPort: 0 });
 await broker.start();
 const url = broker.addresses[0].url;
 console.log(`Broker listening on ${url}`);

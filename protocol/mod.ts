@@ -98,6 +98,28 @@ export {
   type UnsubscribeFrame,
 } from "./frames.ts";
 export { decodeHeaders, encodeHeaders } from "./headers.ts";
+export { MqttDecoder, type MqttDecoderOptions } from "./mqtt_decoder.ts";
+export { encodeMqttPacket, encodeMqttPublish, type MqttPublishOptions } from "./mqtt_encode.ts";
+export {
+  MQTT_MAX_REMAINING_LENGTH,
+  MQTT_PROTOCOL_LEVEL,
+  MQTT_SUBACK_FAILURE,
+  type MqttAck,
+  type MqttConnack,
+  type MqttConnect,
+  MqttConnectReturnCode,
+  type MqttEmpty,
+  type MqttPacket,
+  MqttPacketType,
+  type MqttPublish,
+  type MqttQos,
+  type MqttSuback,
+  type MqttSubscribe,
+  type MqttSubscription,
+  type MqttUnsubscribe,
+  type MqttWill,
+} from "./mqtt_packets.ts";
+export { mqttFilterProblem, mqttTopicProblem, parseMqttSharedFilter } from "./mqtt_topic.ts";
 export {
   matchTopic,
   patternProblem,

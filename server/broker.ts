@@ -8,9 +8,11 @@ import {
   type ServerInfo,
 } from "../protocol/mod.ts";
 import { HttpApi } from "./gateway/http_api.ts";
+import { MqttGateway } from "./gateway/mqtt_gateway.ts";
 import { listenWeb, type WebListener } from "./gateway/web_listener.ts";
 import { WS_MESSAGE_SLACK_BYTES } from "./gateway/websocket_conn.ts";
 import { type Listener, listenTcp, listenTls, listenUnix } from "./listener.ts";
+import { RetainedMessages } from "./retained.ts";
 import { Router } from "./router.ts";
 import {
   Session,
@@ -68,6 +70,35 @@ export interface BrokerOptions {
    * @default {4180}
    */
   httpPort?: number | null;
+  /**
+   * Port of the MQTT 3.1.1 listener; `0` picks a free one, `null` turns it
+   * off. MQTT clients share topics, streams and queues with native ones;
+   * the web listener also serves MQTT over WebSocket at `/mqtt`
+   * (subprotocol `mqtt`) whenever this is not `null`.
+   *
+   * @default {1883}
+   */
+  mqttPort?: number | null;
+  /**
+   * Port of MQTT over TLS, with {@linkcode BrokerOptions.tls}'s certificate;
+   * `null` turns it off.
+   *
+   * @default {8883}
+   */
+  mqttTlsPort?: number | null;
+  /**
+   * QoS 1 and 2 messages sent to one MQTT client and not yet acknowledged.
+   *
+   * @default {100}
+   */
+  mqttMaxInflight?: number;
+  /**
+   * QoS 1 and 2 messages kept per MQTT client while it is away (persistent
+   * session) or its in-flight window is full; more are dropped and counted.
+   *
+   * @default {1000}
+   */
+  mqttMaxQueued?: number;
   /** Adds a unix-socket listener at this path. */
   unixPath?: string;
   /** A token every client must present in its hello frame. */
@@ -179,7 +210,7 @@ export interface BrokerOptions {
 /** One address a broker listens on. */
 export interface BrokerAddress {
   /** The transport; `http` and `https` are the web listener (WebSocket and HTTP API). */
-  transport: "tcp" | "tls" | "unix" | "http" | "https";
+  transport: "tcp" | "tls" | "unix" | "http" | "https" | "mqtt" | "mqtts";
   /**
    * The URL a client connects to, like `mb://127.0.0.1:4150`; for the web
    * listener `http://127.0.0.1:4180` (WebSocket clients use `ws://` there).
@@ -223,10 +254,11 @@ const MAX_PINGS_OUT = 2;
  * import { Broker } from "./mod.ts";
  * import assert from "node:assert/strict";
  *
- * await using broker = new Broker({ hostname: "127.0.0.1", port: 0, httpPort: 0 });
+ * await using broker = new Broker({ hostname: "127.0.0.1", port: 0, httpPort: 0, mqttPort: 0 });
  * await broker.start();
- * const [tcp, web] = broker.addresses;
+ * const [tcp, mqtt, web] = broker.addresses;
  * assert.match(tcp.url, /^mb:\/\/127\.0\.0\.1:\d+$/);
+ * assert.match(mqtt.url, /^mqtt:\/\/127\.0\.0\.1:\d+$/);
  * assert.match(web.url, /^http:\/\/127\.0\.0\.1:\d+$/);
  * ```
  */
@@ -243,6 +275,8 @@ export class Broker implements AsyncDisposable {
   #serverId = crypto.randomUUID();
   #sessionOptions: Omit<SessionOptions, "label">;
   #store: DurableStore | undefined;
+  #retained: RetainedMessages | undefined;
+  #mqtt: MqttGateway | undefined;
   #started = false;
   #stopping: Promise<void> | undefined;
 
@@ -309,7 +343,9 @@ export class Broker implements AsyncDisposable {
         fsync: options.fsync ?? "always",
       });
     }
+    this.#retained = await RetainedMessages.open({ dir: options.dataDir });
     try {
+      if (options.mqttPort !== null) await this.#openMqtt();
       if (options.port !== null) {
         this.#listeners.push(listenTcp({ hostname, port: options.port ?? 4150 }, accept));
       }
@@ -326,12 +362,32 @@ export class Broker implements AsyncDisposable {
       if (options.unixPath !== undefined) {
         this.#listeners.push(await listenUnix(options.unixPath, accept));
       }
+      const mqtt = this.#mqtt;
+      if (mqtt !== undefined) {
+        const acceptMqtt = (conn: SessionConn, label: string) => mqtt.accept(conn, label);
+        this.#listeners.push(
+          listenTcp({ hostname, port: options.mqttPort ?? 1883, protocol: "mqtt" }, acceptMqtt),
+        );
+        if (options.tls !== undefined && options.mqttTlsPort !== null) {
+          this.#listeners.push(
+            listenTls({
+              hostname,
+              port: options.mqttTlsPort ?? 8883,
+              cert: options.tls.cert,
+              key: options.tls.key,
+              protocol: "mqtt",
+            }, acceptMqtt),
+          );
+        }
+      }
       // Last, so that its URL comes after the others.
       if (options.httpPort !== null) this.#listenWeb(hostname, options.httpPort ?? 4180, accept);
     } catch (error) {
       for (const listener of this.#listeners) listener.close();
       this.#listeners = [];
       await this.#api?.close();
+      await this.#mqtt?.close();
+      await this.#retained.close();
       await this.#store.close();
       throw error;
     }
@@ -344,7 +400,7 @@ export class Broker implements AsyncDisposable {
 
   /**
    * The addresses the broker listens on, with the ports actually bound: TCP,
-   * TLS, unix, then the web listener.
+   * TLS, unix, MQTT (TCP, then TLS), then the web listener.
    */
   get addresses(): BrokerAddress[] {
     return this.#listeners.map((listener) => listener.address);
@@ -360,14 +416,15 @@ export class Broker implements AsyncDisposable {
       dropped += stats.dropped;
       pendingBytes += stats.pendingBytes;
     }
+    const mqtt = this.#mqtt?.stats();
     return {
-      connections: this.#sessions.size,
+      connections: this.#sessions.size + (mqtt?.connections ?? 0),
       totalConnections: this.#totalConnections,
       subscriptions: router.subscriptions,
       messagesIn: router.messagesIn,
       messagesOut: router.messagesOut,
-      dropped,
-      pendingBytes,
+      dropped: dropped + (mqtt?.dropped ?? 0),
+      pendingBytes: pendingBytes + (mqtt?.pendingBytes ?? 0),
     };
   }
 
@@ -394,13 +451,36 @@ export class Broker implements AsyncDisposable {
     const sessions = [...this.#sessions];
     await Promise.all([
       ...sessions.map((s) => s.goodbye("server shutting down", timeoutMs)),
+      this.#mqtt?.close(timeoutMs),
       // Ends its SSE responses, which would otherwise keep the web listener open.
       this.#api?.close(),
     ]);
     // The web listener's port goes last: its WebSockets carried goodbyes.
     await this.#web?.shutdown(timeoutMs);
+    await this.#retained?.close();
     await this.#store?.close();
     logger.info("Stopped after {count} connections", { count: this.#totalConnections });
+  }
+
+  async #openMqtt(): Promise<void> {
+    const options = this.#options;
+    const session = this.#sessionOptions;
+    this.#mqtt = await MqttGateway.open({
+      router: this.#router,
+      store: this.#store!,
+      retained: this.#retained!,
+      dataDir: options.dataDir,
+      maxPayloadBytes: session.maxPayloadBytes,
+      // Fixed header (5) + topic (2 + 65535) + packet id (2) + payload.
+      maxPacketBytes: session.maxPayloadBytes + 65544,
+      maxPendingBytes: session.maxPendingBytes,
+      slowConsumer: session.slowConsumer,
+      maxInflight: options.mqttMaxInflight ?? 100,
+      maxQueued: options.mqttMaxQueued ?? 1000,
+      connectTimeoutMs: session.handshakeTimeoutMs,
+      token: options.token,
+      nextId: () => this.#nextClientId++,
+    });
   }
 
   #listenWeb(
@@ -428,6 +508,9 @@ export class Broker implements AsyncDisposable {
       handle: (request) => api.handle(request),
       allowedOrigins: options.allowedOrigins,
       accept,
+      acceptMqtt: this.#mqtt === undefined
+        ? undefined
+        : (conn, label) => this.#mqtt!.accept(conn, label),
       maxMessageBytes,
       // A WebSocket cannot be paused: bound what a client sends unread.
       maxInboundBytes: Math.max(session.maxPendingBytes, 2 * maxMessageBytes),

@@ -62,7 +62,39 @@ const SETTINGS: readonly Setting[] = [
     help: "comma-separated origins of web pages besides the broker's own that may use " +
       "WebSockets and POST/PUT/DELETE, * for any (default none)",
   },
-  { flag: "token", key: "token", kind: "string", help: "token clients must present" },
+  {
+    flag: "mqtt-port",
+    key: "mqttPort",
+    kind: "port",
+    canTurnOff: true,
+    help: "MQTT 3.1.1 port (also MQTT over WebSocket at /mqtt on --http-port), 0 or off for " +
+      "none (default 1883)",
+  },
+  {
+    flag: "mqtt-tls-port",
+    key: "mqttTlsPort",
+    kind: "port",
+    canTurnOff: true,
+    help: "MQTT over TLS port with --tls-cert, 0 or off for none (default 8883)",
+  },
+  {
+    flag: "mqtt-max-inflight",
+    key: "mqttMaxInflight",
+    kind: "number",
+    help: "QoS 1 and 2 messages in flight per MQTT client (default 100)",
+  },
+  {
+    flag: "mqtt-max-queued",
+    key: "mqttMaxQueued",
+    kind: "number",
+    help: "QoS 1 and 2 messages kept per MQTT client while away; more are dropped (default 1000)",
+  },
+  {
+    flag: "token",
+    key: "token",
+    kind: "string",
+    help: "token clients must present (MQTT clients as their password)",
+  },
   {
     flag: "max-payload",
     key: "maxPayload",
@@ -287,6 +319,13 @@ export function toServerConfig(
     hostname: str("host"),
     port: num("port"),
     httpPort: values["http-port"] === OFF ? null : num("http-port"),
+    // As in Mosquitto's habit, 0 turns MQTT off here (not "any free port").
+    mqttPort: values["mqtt-port"] === OFF || values["mqtt-port"] === 0 ? null : num("mqtt-port"),
+    mqttTlsPort: values["mqtt-tls-port"] === OFF || values["mqtt-tls-port"] === 0
+      ? null
+      : num("mqtt-tls-port"),
+    mqttMaxInflight: num("mqtt-max-inflight"),
+    mqttMaxQueued: num("mqtt-max-queued"),
     unixPath: str("unix"),
     token: str("token"),
     allowedOrigins: str("allowed-origins")?.split(",").map((origin) => origin.trim()).filter(

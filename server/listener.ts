@@ -18,22 +18,30 @@ export interface Listener {
 /** Receives each accepted connection with a label for logs. */
 export type AcceptHandler = (conn: Deno.Conn, label: string) => void;
 
+/** The protocol a TCP or TLS listener serves: mb's own (default) or MQTT. */
+export type ListenerProtocol = "mb" | "mqtt";
+
 /**
  * Listens on TCP.
  *
- * @param options Host and port (`0` for a free port).
+ * @param options Host, port (`0` for a free port) and protocol.
  * @param accept Called for every connection.
  * @returns The running listener.
  */
 export function listenTcp(
-  options: { hostname: string; port: number },
+  options: { hostname: string; port: number; protocol?: ListenerProtocol },
   accept: AcceptHandler,
 ): Listener {
-  const listener = Deno.listen({ transport: "tcp", ...options });
-  const { hostname, port } = listener.addr;
-  return run(listener, accept, {
+  const listener = Deno.listen({
     transport: "tcp",
-    url: `mb://${urlHost(hostname)}:${port}`,
+    hostname: options.hostname,
+    port: options.port,
+  });
+  const { hostname, port } = listener.addr;
+  const mqtt = options.protocol === "mqtt";
+  return run(listener, accept, {
+    transport: mqtt ? "mqtt" : "tcp",
+    url: `${mqtt ? "mqtt" : "mb"}://${urlHost(hostname)}:${port}`,
     hostname,
     port,
   });
@@ -42,19 +50,27 @@ export function listenTcp(
 /**
  * Listens on TLS.
  *
- * @param options Host, port, certificate and key (PEM).
+ * @param options Host, port, certificate and key (PEM), and protocol.
  * @param accept Called for every connection.
  * @returns The running listener.
  */
 export function listenTls(
-  options: { hostname: string; port: number; cert: string; key: string },
+  options: {
+    hostname: string;
+    port: number;
+    cert: string;
+    key: string;
+    protocol?: ListenerProtocol;
+  },
   accept: AcceptHandler,
 ): Listener {
-  const listener = Deno.listenTls({ transport: "tcp", ...options });
+  const { protocol, ...tls } = options;
+  const listener = Deno.listenTls({ transport: "tcp", ...tls });
   const { hostname, port } = listener.addr;
+  const mqtt = protocol === "mqtt";
   return run(listener, accept, {
-    transport: "tls",
-    url: `tls://${urlHost(hostname)}:${port}`,
+    transport: mqtt ? "mqtts" : "tls",
+    url: `${mqtt ? "mqtts" : "tls"}://${urlHost(hostname)}:${port}`,
     hostname,
     port,
   });

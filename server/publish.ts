@@ -100,6 +100,7 @@ export function publishProblem(
  * @param onStored For a confirmed publish: called once every capture is
  * stored, with the first stream's offset (or empty bytes when only queues
  * took it), or with the first error. Not called when nothing captured it.
+ * @param qos The publisher's quality of service, passed to subscribers.
  * @returns {@linkcode PublishResult} bits.
  *
  * @example
@@ -123,7 +124,8 @@ export function publishMessage(
   topic: string,
   message: Uint8Array,
   onStored?: (error: MbError | undefined, result: Uint8Array) => void,
+  qos = 0,
 ): number {
-  const delivered = router.publish(topic, message) > 0 ? PublishResult.Delivered : 0;
+  const delivered = router.publish(topic, message, qos) > 0 ? PublishResult.Delivered : 0;
   return store.capture(topic, message, onStored) ? delivered | PublishResult.Captured : delivered;
 }

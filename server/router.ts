@@ -12,8 +12,11 @@ export interface Subscriber {
    * @param message The encoded message section (topic, reply-to, headers,
    * payload), shared by every delivery of this publish: valid only during
    * the call, copy it to keep it.
+   * @param qos The quality of service the publisher asked for: 0 for core
+   * publishes, 1 or 2 from MQTT publishers (and 1 for a confirmed native
+   * publish). Only MQTT subscribers use it.
    */
-  deliver(sid: number, message: Uint8Array): void;
+  deliver(sid: number, message: Uint8Array, qos: number): void;
 }
 
 /** One subscription as the router keeps it. */
@@ -112,21 +115,22 @@ export class Router {
    *
    * @param topic The topic, already validated.
    * @param message The encoded message section.
+   * @param qos The publisher's quality of service (see {@linkcode Subscriber.deliver}).
    * @returns The number of deliveries.
    */
-  publish(topic: string, message: Uint8Array): number {
+  publish(topic: string, message: Uint8Array, qos = 0): number {
     this.#messagesIn++;
     const match = this.#match(topic);
     const all = match.all;
     for (let i = 0; i < all.length; i++) {
       const route = all[i];
-      route.subscriber.deliver(route.sid, message);
+      route.subscriber.deliver(route.sid, message, qos);
     }
     const groups = match.groups;
     for (let i = 0; i < groups.length; i++) {
       const group = groups[i];
       const route = group[(Math.random() * group.length) | 0];
-      route.subscriber.deliver(route.sid, message);
+      route.subscriber.deliver(route.sid, message, qos);
     }
     const count = all.length + groups.length;
     this.#messagesOut += count;

@@ -414,10 +414,11 @@ export class Session implements Subscriber, DurableSink {
       publishMessage(this.#router, this.#store, topic, message);
       return;
     }
+    // A confirmed publish reaches MQTT subscribers at QoS 1.
     const result = publishMessage(this.#router, this.#store, topic, message, (error, result) => {
       if (error !== undefined) this.#reject(requestId, error.code, error.message);
       else this.#send({ type: FrameType.Ok, requestId, result });
-    });
+    }, 1);
     if ((result & PublishResult.Captured) === 0) {
       if ((result & PublishResult.Delivered) === 0 && frame.replyTo !== "") {
         this.#reject(requestId, "NO_RESPONDERS", `No subscribers for ${quote(topic)}`);

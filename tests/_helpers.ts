@@ -8,11 +8,18 @@ import { Broker, type BrokerOptions } from "../server/mod.ts";
 export const ROOT: string = new URL("..", import.meta.url).pathname;
 
 /**
- * Starts a broker on 127.0.0.1 with a free TCP port and no web listener
- * (pass `httpPort: 0` for one); dispose it with `await using`.
+ * Starts a broker on 127.0.0.1 with a free TCP port, no web listener and no
+ * MQTT listener (pass `httpPort: 0` or `mqttPort: 0` for them); dispose it
+ * with `await using`.
  */
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker & { url: string }> {
-  const broker = new Broker({ hostname: "127.0.0.1", port: 0, httpPort: null, ...options });
+  const broker = new Broker({
+    hostname: "127.0.0.1",
+    port: 0,
+    httpPort: null,
+    mqttPort: null,
+    ...options,
+  });
   await broker.start();
   const tcp = broker.addresses.find((a) => a.transport === "tcp");
   return Object.assign(broker, { url: tcp?.url ?? broker.addresses[0].url });
@@ -197,6 +204,7 @@ export async function spawnServer(
       `${ROOT}server/main.ts`,
       ...(args.includes("--data") || args.includes("--config") ? [] : ["--data", ":memory:"]),
       ...(args.includes("--http-port") ? [] : ["--http-port", "0"]),
+      ...(args.includes("--mqtt-port") ? [] : ["--mqtt-port", "off"]),
       ...args,
     ],
     cwd: ROOT,

@@ -17,7 +17,13 @@ interface Restartable extends AsyncDisposable {
 
 async function restartable(): Promise<Restartable> {
   const dir = await tempDataDir();
-  let broker = new Broker({ hostname: "127.0.0.1", port: 0, httpPort: null, dataDir: dir });
+  let broker = new Broker({
+    hostname: "127.0.0.1",
+    port: 0,
+    httpPort: null,
+    mqttPort: null,
+    dataDir: dir,
+  });
   await broker.start();
   const port = broker.addresses[0].port!;
   const url = `mb://127.0.0.1:${port}`;
@@ -34,7 +40,13 @@ async function restartable(): Promise<Restartable> {
     async restart() {
       reconnected = Promise.withResolvers<void>();
       await broker.stop();
-      broker = new Broker({ hostname: "127.0.0.1", port, httpPort: null, dataDir: dir });
+      broker = new Broker({
+        hostname: "127.0.0.1",
+        port,
+        httpPort: null,
+        mqttPort: null,
+        dataDir: dir,
+      });
       await broker.start();
       await deadline(reconnected.promise, 10_000, "the client reconnecting");
     },

@@ -45,7 +45,7 @@ export async function publish(
   const result = publishMessage(router, store, topic, message, (error, bytes) => {
     if (error !== undefined) stored.reject(error);
     else stored.resolve(decodeStoredResult(bytes) ?? {});
-  });
+  }, 1);
   if ((result & PublishResult.Captured) === 0) {
     if ((result & PublishResult.Delivered) === 0 && replyTo !== "") {
       throw new MbError("NO_RESPONDERS", `No subscribers for ${quote(topic)}`);

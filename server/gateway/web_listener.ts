@@ -28,6 +28,8 @@ export interface WebListenerOptions {
   handle(request: Request): Promise<Response>;
   /** Receives each WebSocket, once open, as a session connection. */
   accept(conn: SessionConn, label: string): void;
+  /** Serves MQTT over WebSocket (path `/mqtt`, subprotocol `mqtt`) when given. */
+  acceptMqtt?: (conn: SessionConn, label: string) => void;
   /** Largest WebSocket message accepted (1009 above it). */
   maxMessageBytes: number;
   /** Unread input per WebSocket before 1008 (see {@linkcode WebSocketConn}). */
@@ -59,9 +61,15 @@ export interface WebListener extends Listener {
   shutdown(timeoutMs: number): Promise<void>;
 }
 
+/** The WebSocket subprotocol of MQTT. */
+const MQTT_WS_PROTOCOL = "mqtt";
+/** The path MQTT over WebSocket is served on. */
+const MQTT_WS_PATH = "/mqtt";
+
 /**
  * Opens the broker's one web listener with `Deno.serve`: a WebSocket
- * upgrade on any path becomes a session (subprotocol `mb.v1`), `GET
+ * upgrade on any path becomes a session (subprotocol `mb.v1`), or an MQTT
+ * connection at `/mqtt` (subprotocol `mqtt`, with `options.acceptMqtt`), `GET
  * /examples/…` serves the browser examples, everything else goes to
  * `options.handle` (the HTTP API). With `options.tls` it serves HTTPS and
  * WSS.
@@ -102,13 +110,17 @@ export function listenWeb(options: WebListenerOptions): WebListener {
   const upgrade = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response => {
     const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",")
       .map((protocol) => protocol.trim());
-    const wanted = offered.includes(WS_PROTOCOL);
+    // MQTT over WebSocket at /mqtt; mb's own protocol on any path.
+    const mqtt = options.acceptMqtt !== undefined && offered.includes(MQTT_WS_PROTOCOL) &&
+      new URL(request.url).pathname === MQTT_WS_PATH;
+    const protocol = mqtt ? MQTT_WS_PROTOCOL : WS_PROTOCOL;
+    const wanted = mqtt || offered.includes(WS_PROTOCOL);
     // The request's fields are gone once it is upgraded: read them first.
     const { hostname, port } = info.remoteAddr;
-    const label = `${secure ? "wss" : "ws"} ${hostname}:${port}`;
+    const label = `${mqtt ? "mqtt+" : ""}${secure ? "wss" : "ws"} ${hostname}:${port}`;
     let upgraded: { socket: WebSocket; response: Response };
     try {
-      upgraded = Deno.upgradeWebSocket(request, wanted ? { protocol: WS_PROTOCOL } : {});
+      upgraded = Deno.upgradeWebSocket(request, wanted ? { protocol } : {});
     } catch (error) {
       return errorResponse(
         400,
@@ -131,7 +143,8 @@ export function listenWeb(options: WebListenerOptions): WebListener {
         maxMessageBytes: options.maxMessageBytes,
         maxInboundBytes: options.maxInboundBytes,
       });
-      options.accept(conn, label);
+      if (mqtt) options.acceptMqtt!(conn, label);
+      else options.accept(conn, label);
     }, { once: true });
     return response;
   };
