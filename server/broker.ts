@@ -13,6 +13,7 @@ import { listenWeb, type WebListener } from "./gateway/web_listener.ts";
 import { WS_MESSAGE_SLACK_BYTES } from "./gateway/websocket_conn.ts";
 import { type Listener, listenTcp, listenTls, listenUnix } from "./listener.ts";
 import { RetainedMessages } from "./retained.ts";
+import { publishSysTopics } from "./sys_topics.ts";
 import { Router } from "./router.ts";
 import {
   Session,
@@ -99,6 +100,13 @@ export interface BrokerOptions {
    * @default {1000}
    */
   mqttMaxQueued?: number;
+  /**
+   * How often the broker publishes its figures under `$SYS/broker/`
+   * (retained; see `publishSysTopics`); `0` turns them off.
+   *
+   * @default {10000}
+   */
+  sysIntervalMs?: number;
   /** Adds a unix-socket listener at this path. */
   unixPath?: string;
   /** A token every client must present in its hello frame. */
@@ -272,6 +280,8 @@ export class Broker implements AsyncDisposable {
   #nextClientId = 1;
   #totalConnections = 0;
   #keepaliveTimer: ReturnType<typeof setInterval> | undefined;
+  #sysTimer: ReturnType<typeof setInterval> | undefined;
+  #startedAt = 0;
   #serverId = crypto.randomUUID();
   #sessionOptions: Omit<SessionOptions, "label">;
   #store: DurableStore | undefined;
@@ -393,6 +403,12 @@ export class Broker implements AsyncDisposable {
     }
     const interval = options.pingIntervalMs ?? 30_000;
     this.#keepaliveTimer = setInterval(() => this.#keepalive(), interval);
+    this.#startedAt = Date.now();
+    const sysIntervalMs = options.sysIntervalMs ?? 10_000;
+    if (sysIntervalMs > 0) {
+      this.#publishSys();
+      this.#sysTimer = setInterval(() => this.#publishSys(), sysIntervalMs);
+    }
     for (const address of this.addresses) {
       logger.info("Listening on {url}", { url: address.url });
     }
@@ -446,6 +462,7 @@ export class Broker implements AsyncDisposable {
 
   async #stop(timeoutMs: number): Promise<void> {
     clearInterval(this.#keepaliveTimer);
+    clearInterval(this.#sysTimer);
     for (const listener of this.#listeners) listener.close();
     await Promise.all(this.#listeners.map((listener) => listener.done));
     const sessions = [...this.#sessions];
@@ -460,6 +477,18 @@ export class Broker implements AsyncDisposable {
     await this.#retained?.close();
     await this.#store?.close();
     logger.info("Stopped after {count} connections", { count: this.#totalConnections });
+  }
+
+  #publishSys(): void {
+    const stats = this.stats();
+    publishSysTopics(this.#router, this.#retained!, {
+      version: VERSION,
+      uptimeSeconds: Math.floor((Date.now() - this.#startedAt) / 1000),
+      connections: stats.connections,
+      subscriptions: stats.subscriptions,
+      messagesIn: stats.messagesIn,
+      messagesOut: stats.messagesOut,
+    });
   }
 
   async #openMqtt(): Promise<void> {

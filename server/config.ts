@@ -90,6 +90,14 @@ const SETTINGS: readonly Setting[] = [
     help: "QoS 1 and 2 messages kept per MQTT client while away; more are dropped (default 1000)",
   },
   {
+    flag: "sys-interval",
+    key: "sysInterval",
+    kind: "number",
+    canTurnOff: true,
+    help:
+      "ms between the broker's $SYS/broker/... figures (retained), off for none (default 10000)",
+  },
+  {
     flag: "token",
     key: "token",
     kind: "string",
@@ -326,6 +334,7 @@ export function toServerConfig(
       : num("mqtt-tls-port"),
     mqttMaxInflight: num("mqtt-max-inflight"),
     mqttMaxQueued: num("mqtt-max-queued"),
+    sysIntervalMs: values["sys-interval"] === OFF ? 0 : num("sys-interval"),
     unixPath: str("unix"),
     token: str("token"),
     allowedOrigins: str("allowed-origins")?.split(",").map((origin) => origin.trim()).filter(

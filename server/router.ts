@@ -120,6 +120,21 @@ export class Router {
    */
   publish(topic: string, message: Uint8Array, qos = 0): number {
     this.#messagesIn++;
+    const count = this.route(topic, message, qos);
+    this.#messagesOut += count;
+    return count;
+  }
+
+  /**
+   * Delivers like {@linkcode Router.publish} without counting the message
+   * in the stats: for the broker's own messages (`$SYS/...`).
+   *
+   * @param topic The topic, already validated.
+   * @param message The encoded message section.
+   * @param qos The quality of service.
+   * @returns The number of deliveries.
+   */
+  route(topic: string, message: Uint8Array, qos = 0): number {
     const match = this.#match(topic);
     const all = match.all;
     for (let i = 0; i < all.length; i++) {
@@ -132,9 +147,7 @@ export class Router {
       const route = group[(Math.random() * group.length) | 0];
       route.subscriber.deliver(route.sid, message, qos);
     }
-    const count = all.length + groups.length;
-    this.#messagesOut += count;
-    return count;
+    return all.length + groups.length;
   }
 
   /**

@@ -26,18 +26,28 @@ export class RawMqtt implements AsyncDisposable {
     this.closed = this.#read();
   }
 
-  /** Opens a TCP connection to `port` on 127.0.0.1. */
-  static async open(port: number): Promise<RawMqtt> {
-    return new RawMqtt(await Deno.connect({ hostname: "127.0.0.1", port }));
+  /** Opens a TCP connection to `port` on 127.0.0.1 (TLS when given the CA to trust). */
+  static async open(port: number, ca?: string): Promise<RawMqtt> {
+    return new RawMqtt(
+      ca === undefined
+        ? await Deno.connect({ hostname: "127.0.0.1", port })
+        : await Deno.connectTls({ hostname: "localhost", port, caCerts: [ca] }),
+    );
   }
 
   /** Opens a connection and completes CONNECT; returns the client and its CONNACK. */
   static async connect(
     port: number,
     clientId: string,
-    options: { cleanSession?: boolean; keepalive?: number; will?: MqttPublishLike } = {},
+    options: {
+      cleanSession?: boolean;
+      keepalive?: number;
+      will?: MqttPublishLike;
+      password?: string;
+      ca?: string;
+    } = {},
   ): Promise<{ client: RawMqtt; connack: MqttConnack }> {
-    const client = await RawMqtt.open(port);
+    const client = await RawMqtt.open(port, options.ca);
     client.send({
       type: MqttPacketType.Connect,
       protocolName: "MQTT",
@@ -51,6 +61,9 @@ export class RawMqtt implements AsyncDisposable {
         qos: options.will.qos ?? 0,
         retain: options.will.retain ?? false,
       },
+      ...(options.password === undefined
+        ? {}
+        : { username: "user", password: new TextEncoder().encode(options.password) }),
     });
     const connack = await client.next(MqttPacketType.Connack) as MqttConnack;
     return { client, connack };

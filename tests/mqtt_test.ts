@@ -9,7 +9,14 @@ import { connect } from "../mod.ts";
 import { MqttConnectReturnCode, MqttPacketType } from "../protocol/mqtt_packets.ts";
 import type { BrokerOptions } from "../server/mod.ts";
 import { Broker } from "../server/mod.ts";
-import { deadline, eventually, startBroker, tempDataDir, uniqueName } from "./_helpers.ts";
+import {
+  deadline,
+  eventually,
+  startBroker,
+  tempDataDir,
+  testCertificate,
+  uniqueName,
+} from "./_helpers.ts";
 import { RawMqtt } from "./_mqtt_client.ts";
 
 async function startMqttBroker(options: BrokerOptions = {}) {
@@ -498,4 +505,55 @@ Deno.test("MQTT over WebSocket at /mqtt (subprotocol mqtt) meets TCP MQTT client
   socket.close();
   await tcp[Symbol.asyncDispose]();
   await packets.cancel().catch(() => {});
+});
+
+Deno.test("MQTT over TLS with the broker's certificate, and the token as the password", async () => {
+  const { ca, cert, key } = await testCertificate();
+  await using broker = await startMqttBroker({
+    tls: { cert, key, port: 0 },
+    mqttTlsPort: 0,
+    token: "s3cret",
+  });
+  const mqtts = broker.addresses.find((a) => a.transport === "mqtts");
+  assert.ok(mqtts !== undefined, "the broker lists its MQTT over TLS listener");
+  assert.match(mqtts.url, /^mqtts:\/\//);
+  const { client, connack } = await RawMqtt.connect(mqtts.port!, uniqueName("tls"), {
+    ca,
+    password: "s3cret",
+  });
+  assert.equal(connack.returnCode, 0);
+  await client.subscribe([["secure/#", 1]]);
+  client.publish("secure/a", "over tls", 1, 1);
+  const [one, two] = [await client.next(), await client.next()];
+  assert.deepEqual(new Set([one.type, two.type]), new Set([4, 3]));
+  await client[Symbol.asyncDispose]();
+
+  const wrong = await RawMqtt.connect(broker.mqttPort, uniqueName("bad"), { password: "nope" });
+  assert.equal(wrong.connack.returnCode, MqttConnectReturnCode.BadUsernameOrPassword);
+  await closedWithin(wrong.client, 3000, "a wrong password closes");
+  const none = await RawMqtt.connect(broker.mqttPort, uniqueName("none"));
+  assert.equal(none.connack.returnCode, MqttConnectReturnCode.NotAuthorized);
+  await closedWithin(none.client, 3000, "a missing password closes");
+});
+
+Deno.test("MQTT $SYS topics: the broker's figures under $SYS/broker/, not matched by leading wildcards", async () => {
+  await using broker = await startMqttBroker({ sysIntervalMs: 100 });
+  const { client: all } = await RawMqtt.connect(broker.mqttPort, uniqueName("all"));
+  await all.subscribe([["#", 0], ["+/broker/#", 0]]);
+  const { client: sys } = await RawMqtt.connect(broker.mqttPort, uniqueName("sys"));
+  await sys.subscribe([["$SYS/broker/clients/connected", 0]]);
+  const retained = await sys.nextPublish();
+  assert.equal(retained.retain, true);
+  assert.match(retained.text, /^\d+$/);
+  const live = await sys.nextPublish(2000);
+  assert.equal(live.topic, "$SYS/broker/clients/connected");
+  assert.equal(live.text, "2");
+  assert.ok(await all.quiet(300), "'#' and '+/...' do not match $SYS topics");
+  // Clients may not publish there.
+  all.publish("$SYS/broker/clients/connected", "999", 1, 1);
+  await all.next(MqttPacketType.Puback);
+  const next = await sys.nextPublish(2000);
+  assert.notEqual(next.text, "999");
+  await all[Symbol.asyncDispose]();
+  await sys[Symbol.asyncDispose]();
 });
