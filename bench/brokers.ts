@@ -45,6 +45,7 @@ export interface BrokerSpec {
    * this fsync policy. Without it, persistence is off.
    * @param httpPort mb only: the web listener's port (WebSocket and HTTP API).
    * Without it, mb runs with `--http-port off`.
+   * @param mqttPort mb only: its MQTT listener's port; without it `--mqtt-port off`.
    */
   argv(
     host: string,
@@ -52,6 +53,7 @@ export interface BrokerSpec {
     dir: string,
     store?: StoreSetup,
     httpPort?: number,
+    mqttPort?: number,
   ): Promise<string[]>;
   /** Whether it has mb's web listener (WebSocket and HTTP API). */
   web: boolean;
@@ -119,7 +121,7 @@ export const BROKERS: readonly BrokerSpec[] = [
     requires: [],
     needsNpmPeers: false,
     web: true,
-    argv: (host, port, dir, store, httpPort) =>
+    argv: (host, port, dir, store, httpPort, mqttPort) =>
       Promise.resolve([
         Deno.execPath(),
         "run",
@@ -132,7 +134,7 @@ export const BROKERS: readonly BrokerSpec[] = [
         "--http-port",
         httpPort === undefined ? "off" : String(httpPort),
         "--mqtt-port",
-        "off",
+        mqttPort === undefined ? "off" : String(mqttPort),
         "--log-level",
         "warning",
         ...mbStoreArgs(dir, store),
@@ -288,6 +290,8 @@ export interface StartOptions {
   store?: StoreSetup;
   /** mb only: open the web listener (`--http-port` on a free port). */
   web?: boolean;
+  /** mb only: open the MQTT listener (`--mqtt-port` on a free port). */
+  mqtt?: boolean;
 }
 
 /** A broker process started by {@linkcode startBroker}. */
@@ -300,6 +304,8 @@ export class RunningBroker {
   readonly port: number;
   /** mb's web listener port, when it has one. */
   readonly httpPort: number | undefined;
+  /** mb's MQTT listener port, when it has one. */
+  readonly mqttPort: number | undefined;
   #child: Deno.ChildProcess;
   #dir: string;
   #exited = false;
@@ -313,6 +319,7 @@ export class RunningBroker {
    * @param port Its port.
    * @param dir Its temporary directory, removed on stop.
    * @param httpPort mb's web listener port, when it has one.
+   * @param mqttPort mb's MQTT listener port, when it has one.
    */
   constructor(
     spec: BrokerSpec,
@@ -321,8 +328,10 @@ export class RunningBroker {
     port: number,
     dir: string,
     httpPort?: number,
+    mqttPort?: number,
   ) {
     this.spec = spec;
+    this.mqttPort = mqttPort;
     this.#child = child;
     this.host = host;
     this.port = port;
@@ -387,8 +396,13 @@ export async function startBroker(spec: BrokerSpec, options: StartOptions): Prom
   const web = options.web === true;
   if (web && !spec.web) throw new Error(`${spec.label} has no web listener`);
   const dir = await Deno.makeTempDir({ prefix: `mb-bench-${spec.id}-` });
-  const [port, httpPort] = freePorts(options.host, web ? 2 : 1);
-  const argv = await spec.argv(options.host, port, dir, options.store, httpPort);
+  const mqtt = options.mqtt === true && spec.id === "mb";
+  // One call, so the ports differ.
+  const free = freePorts(options.host, 1 + (web ? 1 : 0) + (mqtt ? 1 : 0));
+  const port = free[0];
+  const httpPort = web ? free[1] : undefined;
+  const mqttPort = mqtt ? free.at(-1) : undefined;
+  const argv = await spec.argv(options.host, port, dir, options.store, httpPort, mqttPort);
   const [command, ...args] = options.core === undefined
     ? argv
     : ["taskset", "-c", String(options.core), ...argv];
@@ -407,9 +421,9 @@ export async function startBroker(spec: BrokerSpec, options: StartOptions): Prom
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw new Error(`Cannot start ${spec.label} (${argv.join(" ")}): ${error}`);
   }
-  const broker = new RunningBroker(spec, child, options.host, port, dir, httpPort);
+  const broker = new RunningBroker(spec, child, options.host, port, dir, httpPort, mqttPort);
   const deadline = Date.now() + options.timeoutMs;
-  const ports = httpPort === undefined ? [port] : [port, httpPort];
+  const ports = [port, httpPort, mqttPort].filter((p): p is number => p !== undefined);
   while (true) {
     try {
       for (const probePort of ports) {

@@ -26,7 +26,7 @@ import type { LoadResult } from "./load_spec.ts";
 import { ensurePeers } from "./peers.ts";
 import { formatRate, renderMarkdown } from "./report.ts";
 import type { BenchResults, Row } from "./results.ts";
-import { ROUNDS, type Workload, workloadById, WORKLOADS } from "./workloads.ts";
+import { ROUNDS, type Workload, workloadApplies, workloadById, WORKLOADS } from "./workloads.ts";
 
 const HELP = `deno task bench [options]
 
@@ -133,8 +133,7 @@ async function main(): Promise<number> {
   const generatorCore = pin ? GENERATOR_CORE : undefined;
   const [machine, versions] = await Promise.all([describeMachine(), collectVersions(brokers)]);
 
-  const applies = (workload: Workload, broker: BrokerSpec) =>
-    !workload.mbOnly || broker.id === "mb";
+  const applies = workloadApplies;
   const total = brokers.reduce(
     (sum, broker) => sum + workloads.filter((w) => applies(w, broker)).length,
     0,
@@ -152,7 +151,7 @@ async function main(): Promise<number> {
             broker: broker.id,
             status: "n/a",
             verified: false,
-            note: "mb only",
+            note: workload.mqtt === true ? "MQTT brokers and mb only" : "mb only",
           });
           continue;
         }
@@ -162,8 +161,14 @@ async function main(): Promise<number> {
         // share one with the web listener open (`--http-port`), the other rows one with
         // it off. Only one broker runs on the broker core at a time.
         const ownBroker = workload.store !== undefined;
-        const web = workload.transport !== "tcp";
-        if (running !== undefined && (ownBroker || (running.httpPort !== undefined) !== web)) {
+        const web = workload.transport === "ws" || workload.transport === "http";
+        // mb's MQTT rows need its MQTT listener; the MQTT brokers speak nothing else.
+        const mqtt = workload.mqtt === true && broker.id === "mb";
+        if (
+          running !== undefined &&
+          (ownBroker || (running.httpPort !== undefined) !== web ||
+            (running.mqttPort !== undefined) !== mqtt)
+        ) {
           await running.stop();
           running = undefined;
         }
@@ -179,6 +184,7 @@ async function main(): Promise<number> {
               timeoutMs: 30_000,
               store: workload.store,
               web,
+              mqtt,
             });
             startError = undefined;
           } catch (error) {
@@ -201,9 +207,9 @@ async function main(): Promise<number> {
         const warmup = quick ? workload.warmup.quick : workload.warmup.full;
         const result = await runGenerator({
           broker: broker.id,
-          protocol: broker.protocol,
+          protocol: mqtt ? "mqtt" : broker.protocol,
           host: running.host,
-          port: running.port,
+          port: mqtt ? running.mqttPort! : running.port,
           ...(running.httpPort === undefined ? {} : { httpPort: running.httpPort }),
           brokerPid: running.pid,
           workload,

@@ -83,7 +83,7 @@ function connectionOpener(
   protocol: Protocol,
 ): (clientId: string) => Promise<BenchConnection> {
   const transport = spec.workload.transport;
-  if (transport === "tcp") {
+  if (transport === "tcp" || transport === "mqtt") {
     return (clientId) =>
       TcpConnection.open(protocol, {
         host: spec.host,

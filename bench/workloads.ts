@@ -19,7 +19,8 @@ export type WorkloadId =
   | "client"
   | "ws-1to1-64b"
   | "ws-fanout-8"
-  | "http-publish";
+  | "http-publish"
+  | "mqtt-qos0";
 
 /** When mb's store syncs to disk: its `--fsync` flag. */
 export type FsyncPolicy = "always" | "interval" | "never";
@@ -75,7 +76,7 @@ export interface Workload {
    * requests to mb's HTTP API. Web rows run against an mb broker started
    * with `--http-port`.
    */
-  transport: "tcp" | "ws" | "http";
+  transport: "tcp" | "ws" | "http" | "mqtt";
   /**
    * For a row that runs a TCP row's workload over another transport: that
    * row, which the report divides by (WebSocket / TCP).
@@ -99,6 +100,12 @@ export interface Workload {
   store?: StoreSetup;
   /** Runs against mb only; other brokers get "n/a". */
   mbOnly: boolean;
+  /**
+   * An MQTT row: runs against the MQTT brokers and mb's MQTT listener
+   * (`--mqtt-port`), all through the same raw MQTT load generator; the
+   * others get "n/a".
+   */
+  mqtt?: boolean;
   /**
    * Publisher connections; each publishes `messages / publishers`. For HTTP
    * publish: keep-alive connections, each with one request (or `batch`
@@ -339,7 +346,35 @@ export const WORKLOADS: readonly Workload[] = [
       "`fetch`), one TCP subscriber; requests/s. Every response must be 202 and every " +
       "message delivered",
   },
+  {
+    ...BASE,
+    id: "mqtt-qos0",
+    title: "MQTT 1 → 1, QoS 0, 64 B",
+    transport: "mqtt",
+    mqtt: true,
+    messages: { full: 1_000_000, quick: 50_000 },
+    warmup: { full: 100_000, quick: 5_000 },
+    description: "MQTT brokers and mb's MQTT listener: the 1 → 1, 64 B row through the same " +
+      "raw MQTT 3.1.1 load generator (clean session, QoS 0, pre-encoded PUBLISH packets); " +
+      "targets: mb at least 3× Aedes and above Mosquitto",
+  },
 ];
+
+/**
+ * Whether a workload runs against a broker (the others get "n/a"): mb-only
+ * rows on mb, MQTT rows on mb and the MQTT brokers, the rest on every broker.
+ *
+ * @param workload The row.
+ * @param broker The broker's id and protocol.
+ * @returns `true` when it runs.
+ */
+export function workloadApplies(
+  workload: Workload,
+  broker: { id: string; protocol: string },
+): boolean {
+  if (workload.mqtt === true) return broker.id === "mb" || broker.protocol === "mqtt";
+  return !workload.mbOnly || broker.id === "mb";
+}
 
 /**
  * Looks a workload up by id.

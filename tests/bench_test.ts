@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { BROKERS } from "../bench/brokers.ts";
 import type { BenchResults } from "../bench/results.ts";
-import { WORKLOADS } from "../bench/workloads.ts";
+import { workloadApplies, WORKLOADS } from "../bench/workloads.ts";
 import { ROOT } from "./_helpers.ts";
 
 const DEADLINE_MS = 180_000;
@@ -50,7 +50,7 @@ Deno.test({
             r.workload === workload.id && r.broker === broker.id
           );
           assert.ok(row !== undefined, `no row for ${workload.id} on ${broker.id}`);
-          if (workload.mbOnly && broker.id !== "mb") {
+          if (!workloadApplies(workload, broker)) {
             assert.equal(row.status, "n/a", `${workload.id} on ${broker.id} should be n/a`);
             continue;
           }
