@@ -22,7 +22,7 @@ import { mqttFilterProblem, parseMqttSharedFilter } from "../../protocol/mqtt_to
 import { PublishResult } from "../publish.ts";
 import type { SessionConn } from "../session.ts";
 import type { MqttGateway } from "./mqtt_gateway.ts";
-import type { MqttOutlet, MqttSessionState } from "./mqtt_session_state.ts";
+import { type MqttOutlet, type MqttSessionState, sectionBounds } from "./mqtt_session_state.ts";
 
 const logger = getLogger(["mb", "mqtt"]);
 
@@ -38,11 +38,11 @@ let lastQos0Packet: Uint8Array = new Uint8Array(0);
 
 function qos0PacketOf(message: Uint8Array): Uint8Array {
   if (message === lastSection) return lastQos0Packet;
-  const topicEnd = 2 + ((message[0] << 8) | message[1]);
-  let at = topicEnd;
-  at += 2 + ((message[at] << 8) | message[at + 1]);
-  at += 2 + ((message[at] << 8) | message[at + 1]);
-  lastQos0Packet = encodeMqttPublish(message.subarray(2, topicEnd), message.subarray(at));
+  const { topicEnd, payloadStart } = sectionBounds(message);
+  lastQos0Packet = encodeMqttPublish(
+    message.subarray(2, topicEnd),
+    message.subarray(payloadStart),
+  );
   lastSection = message;
   return lastQos0Packet;
 }
@@ -471,13 +471,10 @@ export class MqttConnection implements MqttOutlet {
       if (parseMqttSharedFilter(filter) !== undefined) continue;
       for (const retained of this.#gateway.retained.match(filter)) {
         const message = retained.message;
-        const topicEnd = 2 + ((message[0] << 8) | message[1]);
-        let at = topicEnd;
-        at += 2 + ((message[at] << 8) | message[at + 1]);
-        at += 2 + ((message[at] << 8) | message[at + 1]);
+        const { topicEnd, payloadStart } = sectionBounds(message);
         const qos = Math.min(retained.qos, grantedQos);
         const topic = message.subarray(2, topicEnd);
-        const payload = message.subarray(at);
+        const payload = message.subarray(payloadStart);
         if (qos === 0) this.write(encodeMqttPublish(topic, payload, { retain: true }));
         else state.send({ topic, payload, qos: qos as 1 | 2, retain: true });
       }

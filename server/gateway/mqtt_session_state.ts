@@ -8,6 +8,22 @@ import type { Route, Router, Subscriber } from "../router.ts";
 
 const logger = getLogger(["mb", "mqtt"]);
 
+/**
+ * Where the payload of an encoded message section starts (after topic,
+ * reply-to and headers, each behind a u16 length); the topic's UTF-8 bytes
+ * are `section.subarray(2, topicEnd)`. MQTT sends only topic and payload.
+ *
+ * @param section The message section.
+ * @returns The end of the topic and the start of the payload.
+ */
+export function sectionBounds(section: Uint8Array): { topicEnd: number; payloadStart: number } {
+  const topicEnd = 2 + ((section[0] << 8) | section[1]);
+  let at = topicEnd;
+  at += 2 + ((section[at] << 8) | section[at + 1]); // reply-to
+  at += 2 + ((section[at] << 8) | section[at + 1]); // headers
+  return { topicEnd, payloadStart: at };
+}
+
 /** Where a session's packets go while its client is connected. */
 export interface MqttOutlet {
   /** Queues a packet that must not be dropped (acks, QoS 1 and 2 publishes). */
@@ -201,13 +217,10 @@ export class MqttSessionState implements Subscriber {
       this.#outlet?.deliverQos0(message);
       return;
     }
-    const topicEnd = 2 + ((message[0] << 8) | message[1]);
-    let at = topicEnd;
-    at += 2 + ((message[at] << 8) | message[at + 1]); // reply-to
-    at += 2 + ((message[at] << 8) | message[at + 1]); // headers
+    const { topicEnd, payloadStart } = sectionBounds(message);
     this.send({
       topic: message.slice(2, topicEnd),
-      payload: message.slice(at),
+      payload: message.slice(payloadStart),
       qos: effective as 1 | 2,
       retain: false,
     });
